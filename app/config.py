@@ -1,0 +1,119 @@
+"""The one settings object of cosmos-serve.
+
+Every field can be set by a `COSMOS_<FIELD>` environment variable or a `--field-name` flag of
+`cosmos-serve serve` (flags win). NIM's `NIM_MODEL_NAME` / `NIM_SERVED_MODEL_NAME` are accepted
+too, so a NIM user's `docker run -e ...` line works unchanged. Limits carry their unit in the name.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Policy = Literal["off", "annotate", "block"]
+
+# Cosmos-Reason1's published preprocessing and sampling defaults.
+COSMOS_FPS = 4.0
+COSMOS_TOTAL_PIXELS = 6_422_528  # 8192 vision tokens * 28 * 28
+REASONING_MAX_TOKENS = 4096
+
+
+def _env(name: str, *aliases: str) -> AliasChoices:
+    # Environment names only: the bare field name stays an init/flag name (populate_by_name).
+    return AliasChoices(f"COSMOS_{name.upper()}", *aliases)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COSMOS_", frozen=True, extra="ignore",
+                                      populate_by_name=True)
+
+    # --- model and engine -------------------------------------------------------------------
+    model: str = Field("nvidia/Cosmos-Reason1-7B", validation_alias=_env("model", "NIM_MODEL_NAME"),
+                       description="Local checkpoint directory or hub id.")
+    served_model_name: str | None = Field(
+        None, validation_alias=_env("served_model_name", "NIM_SERVED_MODEL_NAME"),
+        description="Name clients pass as `model`; defaults to the model path's last component.")
+    engine: Literal["vllm", "fake"] = Field("vllm", description="`fake` is for unit tests only.")
+    dtype: str = "auto"
+    max_model_len: int | None = Field(None, description="Context length in tokens; None = model's.")
+    quantization: Literal["fp8"] | None = Field(
+        None, description="`fp8` quantizes bf16 weights on load; FP8 checkpoints are detected from "
+                          "their config.json and need no flag.")
+    kv_cache_dtype: str = "auto"
+    tensor_parallel_size: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    cpu_kv_cache_gib: int = Field(4, ge=1, description="KV cache size on the CPU engine (GiB).")
+    max_num_seqs: int | None = Field(None, ge=1)
+    enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile (faster start).")
+    enable_prefix_caching: bool = True
+    load_format: str = Field("auto", description="`dummy` = random weights (benchmarks).")
+    limit_videos_per_prompt: int = Field(1, ge=0)
+    limit_images_per_prompt: int = Field(8, ge=0)
+    seed: int = 0
+    trust_remote_code: bool = False
+
+    # --- HTTP server ------------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    port: int = Field(8000, validation_alias=_env("port", "NIM_HTTP_API_PORT"))
+    api_key: str | None = Field(None, description="If set, requests need `Authorization: Bearer`.")
+    max_concurrent_requests: int = Field(256, ge=1, description="Beyond this, 429.")
+    max_request_body_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    log_level: str = "info"
+
+    # --- sampling defaults (Cosmos-Reason1's), overridable per request ------------------------
+    default_max_tokens: int = Field(REASONING_MAX_TOKENS, ge=1)
+    default_temperature: float = Field(0.6, ge=0)
+    default_top_p: float = Field(0.95, gt=0, le=1)
+    default_repetition_penalty: float = Field(1.05, gt=0)
+
+    # --- video ingestion ----------------------------------------------------------------------
+    video_fps: float = Field(COSMOS_FPS, gt=0, le=60)
+    video_min_frames: int = Field(4, ge=2)
+    video_max_frames: int = Field(768, ge=2)
+    video_min_pixels: int = Field(128 * 28 * 28, ge=28 * 28, description="Per frame.")
+    video_max_pixels: int = Field(768 * 28 * 28, ge=28 * 28, description="Per frame.")
+    video_total_pixels: int = Field(COSMOS_TOTAL_PIXELS, ge=28 * 28,
+                                    description="Whole clip; caps the per-frame size.")
+    video_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="Encoded size cap.")
+    video_max_duration_s: float = Field(600.0, gt=0)
+    video_truncate_long: bool = Field(False, description="Truncate instead of rejecting clips "
+                                                         "longer than video_max_duration_s.")
+    video_decode_timeout_s: float = Field(60.0, gt=0)
+    video_decode_workers: int = Field(2, ge=1, description="Parallel decodes.")
+    video_decode_threads: int = Field(0, ge=0, description="FFmpeg threads per decode; 0 = auto.")
+    video_cache_bytes: int = Field(1024 * 1024 * 1024, ge=0, description="LRU of decoded clips.")
+    fetch_timeout_s: float = Field(30.0, gt=0)
+    fetch_connect_timeout_s: float = Field(5.0, gt=0)
+    fetch_max_redirects: int = Field(3, ge=0)
+    fetch_allow_private: bool = Field(False, description="Allow loopback/private URL targets.")
+    allowed_local_media_dirs: tuple[Path, ...] = Field(
+        (), description="Directories whose files may be named by path or file:// URL.")
+    image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+
+    # --- reasoning and guardrail --------------------------------------------------------------
+    reasoning_default: bool = Field(True, description="Add the reasoning instruction unless the "
+                                                      "request says `reasoning: false`.")
+    return_raw_text: bool = Field(False, description="Return the model text unsplit.")
+    guardrail_rules_path: Path | None = Field(None, description="YAML rules; None = shipped set.")
+    guardrail_policy_info: Policy = "annotate"
+    guardrail_policy_warning: Policy = "annotate"
+    guardrail_policy_critical: Policy = "annotate"
+
+    @field_validator("allowed_local_media_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, v: object) -> object:
+        # Environment variables carry lists as "dir1:dir2" or "dir1,dir2".
+        if isinstance(v, str):
+            return tuple(p for p in v.replace(",", ":").split(":") if p)
+        return v
+
+    @property
+    def model_name(self) -> str:
+        return self.served_model_name or self.model.rstrip("/").split("/")[-1]
+
+    @property
+    def guardrail_policy(self) -> dict[str, Policy]:
+        return {"info": self.guardrail_policy_info, "warning": self.guardrail_policy_warning,
+                "critical": self.guardrail_policy_critical}

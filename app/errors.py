@@ -1,0 +1,127 @@
+"""Domain exceptions and their one mapping to OpenAI's error body.
+
+Every stage raises one of these; `install_error_handlers` turns them (and FastAPI's own
+validation and routing errors) into `{"error": {message, type, param, code}}` with the right
+status. Anything else is a bug and becomes a 500 with no internals leaked.
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class CosmosError(Exception):
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code or self.default_code
+
+    def body(self) -> dict:
+        return error_body(self.message, self.error_type, self.param, self.code)
+
+
+class InvalidRequestError(CosmosError):
+    pass
+
+
+class ContextLengthError(CosmosError):
+    default_code = "context_length_exceeded"
+
+
+class MediaError(CosmosError):
+    """A video or image that cannot be fetched, decoded or accepted."""
+    default_code = "invalid_media"
+
+
+class MediaTimeoutError(MediaError):
+    # 400, not 408: the OpenAI SDK retries 408s, which would triple a slow fetch.
+    default_code = "media_timeout"
+
+
+class PayloadTooLargeError(CosmosError):
+    status_code = 413
+    default_code = "payload_too_large"
+
+
+class AuthenticationError(CosmosError):
+    status_code = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class ModelNotFoundError(CosmosError):
+    status_code = 404
+    default_code = "model_not_found"
+
+
+class OverloadedError(CosmosError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    default_code = "too_many_requests"
+
+
+class NotReadyError(CosmosError):
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "engine_not_ready"
+
+
+class EngineError(CosmosError):
+    status_code = 500
+    error_type = "internal_server_error"
+    default_code = "engine_error"
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _param(loc: tuple) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CosmosError)
+    async def _cosmos(_: Request, exc: CosmosError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("request failed: %s", exc.message)
+        return JSONResponse(exc.body(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # OpenAI answers a well-formed body of the wrong shape with 400, not FastAPI's 422.
+        errs = exc.errors()
+        first = errs[0] if errs else {}
+        loc = tuple(first.get("loc", ()))
+        msg = first.get("msg", "invalid request")
+        param = _param(loc)
+        text = f"{param}: {msg}" if param else msg
+        if len(errs) > 1:
+            text += f" (and {len(errs) - 1} more error(s))"
+        code = "invalid_json" if first.get("type") == "json_invalid" else "invalid_value"
+        return JSONResponse(error_body(text, "invalid_request_error", param, code), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        type_ = "invalid_request_error" if exc.status_code < 500 else "internal_server_error"
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return JSONResponse(error_body(str(exc.detail), type_, None, code), exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal server error", "internal_server_error", None,
+                                       "internal_error"), 500)

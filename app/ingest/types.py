@@ -1,0 +1,114 @@
+"""What ingestion hands the rest of the pipeline: sampled frames plus the timing facts about them.
+
+The engine needs more than pixels: Qwen2.5-VL's temporal position ids depend on the real
+seconds between sampled frames, so every clip carries its effective sampling fps, the source
+frame indices and the duration, exactly as vLLM's video metadata expects them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PATCH = 14
+MERGE = 2
+TEMPORAL_PATCH = 2
+FACTOR = PATCH * MERGE  # 28 px of frame side per LLM token
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """Per-request sampling and budget (server defaults filled in). Field names mirror
+    qwen-vl-utils' video element keys."""
+    fps: float = 4.0
+    min_frames: int = 4
+    max_frames: int = 768
+    min_pixels: int = 128 * 28 * 28
+    max_pixels: int = 768 * 28 * 28
+    total_pixels: int = 6_422_528
+    start_s: float | None = None
+    end_s: float | None = None
+    # A fixed output size, as qwen-vl-utils' resized_height/resized_width (rounded to 28).
+    resized_height: int | None = None
+    resized_width: int | None = None
+
+    def cache_key(self) -> tuple:
+        return (self.fps, self.min_frames, self.max_frames, self.min_pixels, self.max_pixels,
+                self.total_pixels, self.start_s, self.end_s, self.resized_height,
+                self.resized_width)
+
+
+@dataclass
+class VideoClip:
+    frames: np.ndarray  # (T, H, W, 3) uint8 RGB, already at the target size, T even
+    sample_fps: float  # frames per second of *sampled* time: T / sampled span * ... as qwen-vl-utils
+    frame_indices: list[int]
+    timestamps_s: list[float]
+    source_fps: float
+    duration_s: float
+    total_source_frames: int
+    stream_index: int = 0
+    skipped_frames: int = 0
+    fetch_s: float = 0.0
+    decode_s: float = 0.0
+    source_bytes: int = 0
+    cache_hit: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def resized_height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def resized_width(self) -> int:
+        return int(self.frames.shape[2])
+
+    @property
+    def grid_thw(self) -> tuple[int, int, int]:
+        return (self.num_frames // TEMPORAL_PATCH, self.resized_height // PATCH,
+                self.resized_width // PATCH)
+
+    @property
+    def vision_tokens(self) -> int:
+        t, h, w = self.grid_thw
+        return t * h * w // (MERGE * MERGE)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.frames.nbytes)
+
+    def vllm_metadata(self) -> dict:
+        """Metadata in the form vLLM's Qwen2.5-VL processor takes with `(frames, metadata)`:
+        frames are pre-sampled, so the processor must not sample again."""
+        return {
+            "fps": self.sample_fps,
+            "duration": self.duration_s,
+            "total_num_frames": self.total_source_frames,
+            "frames_indices": list(self.frame_indices),
+            "video_backend": "pyav",
+            "do_sample_frames": False,
+        }
+
+    def report(self) -> dict:
+        """The `inspect` view: what the model sees (JSON keys are a public contract)."""
+        return {
+            "stream_index": self.stream_index,
+            "duration_s": round(self.duration_s, 6),
+            "source_fps": round(self.source_fps, 6),
+            "sample_fps": round(self.sample_fps, 6),
+            "sampled_timestamps_s": [round(t, 6) for t in self.timestamps_s],
+            "frame_indices": list(self.frame_indices),
+            "num_frames": self.num_frames,
+            "resized_height": self.resized_height,
+            "resized_width": self.resized_width,
+            "vision_tokens": self.vision_tokens,
+            "skipped_frames": self.skipped_frames,
+            "fetch_s": round(self.fetch_s, 6),
+            "decode_s": round(self.decode_s, 6),
+            "source_bytes": self.source_bytes,
+            "cache_hit": self.cache_hit,
+        }

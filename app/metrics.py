@@ -1,0 +1,72 @@
+"""All Prometheus metrics of cosmos-serve, in base units, one histogram per pipeline stage.
+
+Metrics live in a private registry (not the process-global default) so several apps in one
+process, as in tests, do not collide; `/metrics` renders this registry.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_TOKEN_BUCKETS = (16, 64, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+
+# --- requests ------------------------------------------------------------------------------
+REQUESTS = Counter("cosmos_requests_total", "Chat completion requests by outcome.",
+                   ["endpoint", "status"], registry=REGISTRY)
+REQUESTS_IN_FLIGHT = Gauge("cosmos_requests_in_flight", "Requests being served.",
+                           registry=REGISTRY)
+REQUEST_SECONDS = Histogram("cosmos_request_duration_seconds", "Whole request, first byte in to "
+                            "last byte out.", ["endpoint"], buckets=_LATENCY_BUCKETS,
+                            registry=REGISTRY)
+TTFT_SECONDS = Histogram("cosmos_time_to_first_token_seconds", "Request arrival to first token.",
+                         buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+
+# --- stage: ingestion -----------------------------------------------------------------------
+FETCH_SECONDS = Histogram("cosmos_ingest_fetch_seconds", "Fetching media bytes.", ["scheme"],
+                          buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+FETCH_BYTES = Counter("cosmos_ingest_fetched_bytes_total", "Encoded media bytes fetched.",
+                      ["scheme"], registry=REGISTRY)
+DECODE_SECONDS = Histogram("cosmos_ingest_decode_seconds", "Decoding, sampling and resizing one "
+                           "video.", buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+FRAMES_SAMPLED = Histogram("cosmos_ingest_frames_sampled", "Frames kept per video.",
+                           buckets=(2, 4, 8, 16, 32, 64, 128, 256, 512, 768), registry=REGISTRY)
+VISION_TOKENS = Histogram("cosmos_ingest_vision_tokens", "Vision tokens per request.",
+                          buckets=_TOKEN_BUCKETS, registry=REGISTRY)
+SKIPPED_FRAMES = Counter("cosmos_ingest_skipped_frames_total", "Corrupt frames skipped.",
+                         registry=REGISTRY)
+CACHE_EVENTS = Counter("cosmos_ingest_cache_total", "Decoded-clip cache lookups.", ["result"],
+                       registry=REGISTRY)
+CACHE_BYTES = Gauge("cosmos_ingest_cache_bytes", "Bytes held by the decoded-clip cache.",
+                    registry=REGISTRY)
+DECODE_QUEUE = Gauge("cosmos_ingest_decode_queue_depth", "Decodes waiting for a worker.",
+                     registry=REGISTRY)
+MEDIA_ERRORS = Counter("cosmos_ingest_errors_total", "Rejected media by error code.", ["code"],
+                       registry=REGISTRY)
+
+# --- stage: engine --------------------------------------------------------------------------
+ENGINE_SECONDS = Histogram("cosmos_engine_generate_seconds", "Engine submit to last token.",
+                           buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+PROMPT_TOKENS = Counter("cosmos_prompt_tokens_total", "Prompt tokens processed.",
+                        registry=REGISTRY)
+COMPLETION_TOKENS = Counter("cosmos_completion_tokens_total", "Tokens generated.",
+                            registry=REGISTRY)
+FINISH_REASONS = Counter("cosmos_finish_reason_total", "Choices by finish reason.", ["reason"],
+                         registry=REGISTRY)
+ENGINE_READY = Gauge("cosmos_engine_ready", "1 once the engine is loaded.", registry=REGISTRY)
+
+# --- stage: reasoning parser and guardrail --------------------------------------------------
+REASONING_PARSE = Counter("cosmos_reasoning_parse_total", "Parse outcomes.", ["outcome"],
+                          registry=REGISTRY)
+GUARDRAIL_SECONDS = Histogram("cosmos_guardrail_check_seconds", "One guardrail check.",
+                              buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+                              registry=REGISTRY)
+GUARDRAIL_VERDICTS = Counter("cosmos_guardrail_verdicts_total", "Verdicts.", ["verdict"],
+                             registry=REGISTRY)
+GUARDRAIL_FINDINGS = Counter("cosmos_guardrail_findings_total", "Findings by rule and severity.",
+                             ["rule", "severity"], registry=REGISTRY)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)
