@@ -1,0 +1,125 @@
+"""The FastAPI application factory.
+
+`create_app(settings, engine=None)` builds the app; the engine is constructed (unless injected)
+and started in the lifespan, in the background, so that `/health/live` answers while weights
+load and `/health/ready` turns 200 only once the engine can serve.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app import __version__, metrics
+from app.api import chat, inspect, routes
+from app.config import Settings
+from app.engine.base import Engine
+from app.errors import OverloadedError, error_body, install_error_handlers
+from app.guardrail import Guardrail
+from app.ingest import VideoIngestor
+
+log = logging.getLogger(__name__)
+_OPEN_PATHS = ("/health", "/v1/health", "/metrics", "/v1/metrics", "/version", "/v1/version")
+
+
+class Limiter:
+    """Admission control: beyond `max_concurrent_requests` in flight, answer 429 at once rather
+    than queue without bound (the client's retry policy is a better queue than our memory)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.in_flight = 0
+
+    def acquire(self) -> None:
+        if self.in_flight >= self.limit:
+            raise OverloadedError(f"server is at its limit of {self.limit} concurrent requests; "
+                                  f"retry later")
+        self.in_flight += 1
+        metrics.REQUESTS_IN_FLIGHT.set(self.in_flight)
+
+    def release(self) -> None:
+        self.in_flight -= 1
+        metrics.REQUESTS_IN_FLIGHT.set(self.in_flight)
+
+
+def build_engine(settings: Settings) -> Engine:
+    if settings.engine == "fake":
+        from app.engine.fake import FakeEngine
+
+        return FakeEngine(settings)
+    from app.engine.vllm_engine import VLLMEngine
+
+    return VLLMEngine(settings)
+
+
+def _build_guardrail(settings: Settings) -> Guardrail | None:
+    if all(p == "off" for p in settings.guardrail_policy.values()):
+        return None
+    return Guardrail.from_yaml(settings.guardrail_rules_path, policy=settings.guardrail_policy)
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    engine = engine or build_engine(settings)
+
+    async def start_engine(app: FastAPI) -> None:
+        try:
+            await engine.start()
+            metrics.ENGINE_READY.set(1)
+            log.info("engine ready: %s (max_model_len %d)", engine.model_name,
+                     engine.max_model_len)
+        except Exception as exc:  # noqa: BLE001 - reported via /health/live, then exit
+            log.exception("engine failed to start")
+            app.state.engine_failure = f"{type(exc).__name__}: {exc}"
+            if app.state.on_engine_failure is not None:
+                app.state.on_engine_failure()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        starter = asyncio.create_task(start_engine(app))
+        try:
+            yield
+        finally:
+            starter.cancel()
+            metrics.ENGINE_READY.set(0)
+            await app.state.ingestor.close()
+            await engine.shutdown()
+
+    app = FastAPI(title="cosmos-serve", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.engine_failure = None
+    app.state.on_engine_failure = None
+    app.state.ingestor = VideoIngestor(settings)
+    app.state.guardrail = _build_guardrail(settings)
+    app.state.limiter = Limiter(settings.max_concurrent_requests)
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next):
+        path = request.url.path
+        if settings.api_key and not path.startswith(_OPEN_PATHS):
+            auth = request.headers.get("authorization", "")
+            token = auth[7:] if auth.lower().startswith("bearer ") else ""
+            if not hmac.compare_digest(token.encode(), settings.api_key.encode()):
+                return JSONResponse(error_body("invalid or missing API key",
+                                               "authentication_error", None, "invalid_api_key"),
+                                    401)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_request_body_bytes:
+            return JSONResponse(error_body(
+                f"request body is {int(length)} bytes; the limit is "
+                f"{settings.max_request_body_bytes} bytes", "invalid_request_error", None,
+                "payload_too_large"), 413)
+        response = await call_next(request)
+        if path.startswith("/v1/chat") or path.startswith("/v1/video"):
+            metrics.REQUESTS.labels(path, str(response.status_code)).inc()
+        return response
+
+    app.include_router(chat.router)
+    app.include_router(inspect.router)
+    app.include_router(routes.router)
+    return app

@@ -1,0 +1,101 @@
+"""Per-choice post-processing: split `<think>`/`<answer>`, then run the guardrail.
+
+One object per choice serves both modes. Streaming: reasoning deltas pass through at once; the
+answer passes through too unless a `block` policy is active, in which case it is held until the
+guardrail has seen the whole answer (a blocked answer must never reach the client).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from app import metrics
+from app.api.protocol import GuardrailFindingOut, GuardrailReport
+from app.guardrail import Guardrail, GuardrailContext
+from app.reasoning import StreamingReasoningParser, parse_reasoning
+
+
+@dataclass
+class Final:
+    reasoning: str | None
+    content: str | None
+    finish_reason: str | None
+    guardrail: GuardrailReport | None
+
+
+class GuardrailRunner:
+    """The server's guardrail plus the request's context; None-safe when policies are all off."""
+
+    def __init__(self, guardrail: Guardrail | None, context: GuardrailContext):
+        self.guardrail = guardrail
+        self.context = context
+
+    @property
+    def may_block(self) -> bool:
+        return self.guardrail is not None and self.guardrail.may_block
+
+    def check(self, parsed, truncated: bool) -> GuardrailReport | None:
+        if self.guardrail is None:
+            return None
+        t0 = time.perf_counter()
+        ctx = self.context.with_truncated(truncated)
+        result = self.guardrail.check(parsed, ctx)
+        metrics.GUARDRAIL_SECONDS.observe(time.perf_counter() - t0)
+        metrics.GUARDRAIL_VERDICTS.labels(result.verdict).inc()
+        for f in result.findings:
+            metrics.GUARDRAIL_FINDINGS.labels(f.rule_id, f.severity).inc()
+        return GuardrailReport(verdict=result.verdict, findings=[
+            GuardrailFindingOut(rule_id=f.rule_id, severity=f.severity, message=f.message,
+                                span=list(f.span), source=f.source) for f in result.findings])
+
+
+class ChoicePostprocessor:
+    def __init__(self, raw: bool, runner: GuardrailRunner):
+        self.raw = raw
+        self.runner = runner
+        self.text = ""
+        self._stream = StreamingReasoningParser()
+        self._held: list[str] = []
+        self._hold = runner.may_block and not raw
+
+    # -------------------------------------------------------------- complete responses
+    def complete(self, text: str, finish_reason: str | None) -> Final:
+        if self.raw:
+            return Final(None, text, finish_reason, None)
+        truncated = finish_reason == "length"
+        parsed = parse_reasoning(text, truncated=truncated)
+        metrics.REASONING_PARSE.labels(parsed.outcome).inc()
+        report = self.runner.check(parsed, truncated)
+        content = parsed.answer
+        if report is not None and report.verdict == "block":
+            content, finish_reason = None, "content_filter"
+        return Final(parsed.reasoning, content, finish_reason, report)
+
+    # -------------------------------------------------------------- streams
+    def feed(self, delta: str) -> list[tuple[str, str]]:
+        """(field, text) pairs to send now; field is `reasoning` or `content`."""
+        self.text += delta
+        if self.raw:
+            return [("content", delta)] if delta else []
+        out = []
+        for kind, piece in self._stream.feed(delta):
+            if kind == "content" and self._hold:
+                self._held.append(piece)
+            else:
+                out.append((kind, piece))
+        return out
+
+    def finish(self, finish_reason: str | None) -> tuple[list[tuple[str, str]], Final]:
+        """Flush what was held back; the final verdict rides on the last chunk."""
+        if self.raw:
+            return [], Final(None, self.text, finish_reason, None)
+        out = []
+        for kind, piece in self._stream.finish(truncated=finish_reason == "length"):
+            if kind == "content" and self._hold:
+                self._held.append(piece)
+            else:
+                out.append((kind, piece))
+        final = self.complete(self.text, finish_reason)
+        if self._hold and final.content is not None and self._held:
+            out.append(("content", "".join(self._held)))
+        return out, final

