@@ -49,6 +49,7 @@ class ParsedOutput:
     answer: str | None
     outcome: Outcome
     answer_closed: bool  # `</answer>` was seen
+    length: int  # of the raw text; where a missing or cut-off answer would have been
     # (field offset, raw offset, length) runs: where each field's characters sit in the raw text.
     reasoning_runs: tuple[tuple[int, int, int], ...] = ()
     answer_runs: tuple[tuple[int, int, int], ...] = ()
@@ -147,6 +148,7 @@ class StreamingReasoningParser:
     def finish(self, truncated: bool = False) -> list[Delta]:
         """Flush held text; `truncated` = generation stopped at max_tokens. Sets `result`."""
         out: list[Delta] = []
+        length = self._pending_at + len(self._pending)
         if self._pending and not truncated:
             self._text(self._pending, self._pending_at, out)
         self._pending = ""
@@ -164,7 +166,7 @@ class StreamingReasoningParser:
             outcome = "answer_only"
         else:
             outcome = "both_tags"
-        self.result = ParsedOutput(reasoning, answer, outcome, self._answer_closed,
+        self.result = ParsedOutput(reasoning, answer, outcome, self._answer_closed, length,
                                    tuple(self._reasoning.runs), tuple(self._answer.runs))
         return _merged(out)
 

@@ -91,6 +91,7 @@ def test_whole_text(case):
     _, text, truncated, expect, reasoning, answer, outcome = case
     parsed = parse_reasoning(text, truncated=truncated, expect_reasoning=expect)
     assert (parsed.reasoning, parsed.answer, parsed.outcome) == (reasoning, answer, outcome)
+    assert parsed.length == len(text)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -1,0 +1,107 @@
+"""The guardrail: load a rule file once, check each parsed output, decide a verdict by policy.
+
+Policy maps each severity to `off` (rules of that severity are not even run), `annotate`
+(findings are reported, verdict `flag`) or `block` (verdict `block`: the server withholds the
+answer). The strongest action among the findings decides the verdict.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Literal, Mapping
+
+import yaml
+
+from app.guardrail.rules import (SEVERITIES, Document, Finding, GuardrailContext, QuantityRule,
+                                 QuantityRules, Rule, Severity, build_rule)
+from app.guardrail.scan import Scanner
+from app.reasoning import ParsedOutput
+
+Policy = Literal["off", "annotate", "block"]
+POLICIES: tuple[Policy, ...] = ("off", "annotate", "block")
+Verdict = Literal["pass", "flag", "block"]
+VERDICTS: tuple[Verdict, ...] = ("pass", "flag", "block")
+DEFAULT_POLICY: dict[Severity, Policy] = {s: "annotate" for s in SEVERITIES}
+
+
+@dataclass(frozen=True)
+class GuardrailResult:
+    verdict: Verdict
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "findings": [f.to_dict() for f in self.findings]}
+
+
+def parse_policy(text: str) -> dict[Severity, Policy]:
+    """'critical=block,warning=annotate' -> a full policy (unnamed severities: annotate)."""
+    policy = dict(DEFAULT_POLICY)
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        severity, _, action = item.partition("=")
+        if severity not in SEVERITIES or action not in POLICIES:
+            raise ValueError(f"bad policy item {item!r}: want SEVERITY=ACTION with SEVERITY in "
+                             f"{SEVERITIES} and ACTION in {POLICIES}")
+        policy[severity] = action  # type: ignore[index]
+    return policy
+
+
+def _validated(policy: Mapping[str, str]) -> dict[Severity, Policy]:
+    out = dict(DEFAULT_POLICY)
+    for severity, action in policy.items():
+        if severity not in SEVERITIES or action not in POLICIES:
+            raise ValueError(f"bad guardrail policy {severity!r}: {action!r}")
+        out[severity] = action  # type: ignore[index]
+    return out
+
+
+class Guardrail:
+    def __init__(self, scanner: Scanner, rules: Iterable[Rule],
+                 policy: Mapping[str, str] | None = None):
+        self.scanner = scanner
+        self.rules = list(rules)
+        quantity_rules = tuple(r for r in self.rules if isinstance(r, QuantityRule))
+        self._checks = [QuantityRules(quantity_rules),
+                        *(r for r in self.rules if not isinstance(r, QuantityRule))]
+        self.policy = _validated(policy or {})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None,
+                  policy: Mapping[str, str] | None = None) -> "Guardrail":
+        """Load a rule file; None = the shipped `default_rules.yaml`."""
+        if path is None:
+            text = resources.files("app.guardrail").joinpath("default_rules.yaml").read_text()
+        else:
+            text = Path(path).read_text()
+        spec = yaml.safe_load(text) or {}
+        scanner = Scanner(spec.get("units", {}), spec.get("objects", {}))
+        rules = [build_rule(r, scanner.object_classes) for r in spec.get("rules", [])]
+        ids = [r.id for r in rules]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates or None in ids:
+            raise ValueError(f"guardrail rules need unique ids; duplicated: {duplicates}")
+        return cls(scanner, rules, policy)
+
+    @property
+    def may_block(self) -> bool:
+        """True if some verdict could be `block`: streams must then hold the answer back."""
+        return "block" in self.policy.values()
+
+    @property
+    def enabled(self) -> bool:
+        return any(action != "off" for action in self.policy.values())
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [r.id for r in self.rules]
+
+    def check(self, parsed: ParsedOutput, context: GuardrailContext | None = None,
+              policy: Mapping[str, str] | None = None) -> GuardrailResult:
+        actions = self.policy if policy is None else _validated(policy)
+        doc = Document(parsed, context or GuardrailContext(), self.scanner,
+                       lambda severity: actions[severity] != "off")  # type: ignore[index]
+        findings = list(dict.fromkeys(f for c in self._checks for f in c.check(doc)))
+        findings.sort(key=lambda f: f.span)
+        taken = {actions[f.severity] for f in findings}
+        verdict: Verdict = "block" if "block" in taken else "flag" if findings else "pass"
+        return GuardrailResult(verdict, findings)

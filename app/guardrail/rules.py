@@ -1,0 +1,286 @@
+"""Rule types of the guardrail, built from the `rules` list of the YAML file.
+
+Every rule sees one `Document` (the parsed output, scanned once, plus the request's context) and
+yields `Finding`s with spans in the raw model text, so a client can highlight them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, ClassVar, Iterator, Literal
+
+from app.guardrail.choices import answer_letter, concluded_letter
+from app.guardrail.scan import Quantity, ScannedText, Scanner, to_si
+from app.reasoning import ParsedOutput
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+Source = Literal["reasoning", "answer"]
+
+
+@dataclass(frozen=True)
+class GuardrailContext:
+    """What the server knows about the request beyond the model's text."""
+    duration_s: float | None = None  # the clip's real duration, from ingestion
+    choices: list[str] | None = None  # option letters the question offers
+    truncated: bool = False  # generation stopped at max_tokens
+
+    def with_truncated(self, truncated: bool) -> "GuardrailContext":
+        return replace(self, truncated=truncated)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    severity: Severity
+    message: str
+    span: tuple[int, int]  # raw model text offsets
+    source: Source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "severity": self.severity, "message": self.message,
+                "span": list(self.span), "source": self.source}
+
+
+class Document:
+    def __init__(self, parsed: ParsedOutput, context: GuardrailContext, scanner: Scanner,
+                 active: Callable[[str], bool]):
+        self.parsed, self.context, self.active = parsed, context, active
+        self.fields: list[tuple[Source, ScannedText]] = [
+            (src, scanner.scan(text)) for src, text in
+            (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
+
+    def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:
+        return Finding(rule.id, rule.severity, rule.message.format(**fmt),
+                       self.parsed.raw_span(source, start, end), source)
+
+    def at_end(self, rule: "Rule", **fmt: Any) -> Finding:
+        end = self.parsed.length
+        return Finding(rule.id, rule.severity, rule.message.format(**fmt), (end, end), "answer")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    message: str
+    type: ClassVar[str]
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class QuantityRule(Rule):
+    """A bound on one dimension, for some object classes (or any text when `objects` is empty)."""
+    dimension: str = ""
+    objects: frozenset[str] = frozenset()
+    min: float | None = None
+    max: float | None = None
+    min_text: str = ""
+    max_text: str = ""
+    requires: re.Pattern[str] | None = None  # must occur in the sentence
+    unless: re.Pattern[str] | None = None  # must not occur in the sentence
+    type: ClassVar[str] = "quantity"
+
+    def violated(self, value: float) -> bool:
+        return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+
+    def applies(self, st: ScannedText, q: Quantity) -> bool:
+        if self.requires is None and self.unless is None:
+            return True
+        s, e = st.sentence(q)
+        return ((self.requires is None or self.requires.search(st.text, s, e) is not None)
+                and (self.unless is None or self.unless.search(st.text, s, e) is None))
+
+    def limit(self, value: float) -> str:
+        return self.max_text if self.max is not None and value > self.max else self.min_text
+
+
+@dataclass(frozen=True)
+class QuantityRules:
+    """All quantity rules at once: one pass over the quantities, and a quantity said about several
+    objects ("the car passes the pedestrian at 40 km/h") is flagged only if it is implausible for
+    each of them that has a bound in that dimension."""
+    rules: tuple[QuantityRule, ...] = ()
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        by_dim: dict[str, list[QuantityRule]] = {}
+        for r in self.rules:
+            if doc.active(r.severity):
+                by_dim.setdefault(r.dimension, []).append(r)
+        for source, st in doc.fields:
+            for q in st.quantities:
+                rules = by_dim.get(q.dimension or "")
+                if not rules or not any(r.violated(q.value) for r in rules):
+                    continue
+                yield from self._check_one(doc, source, st, q, rules)
+
+    @staticmethod
+    def _check_one(doc: Document, source: Source, st: ScannedText, q: Quantity,
+                   rules: list[QuantityRule]) -> Iterator[Finding]:
+        text = st.text[q.start:q.end]
+        for r in rules:
+            if not r.objects and r.violated(q.value) and r.applies(st, q):
+                yield doc.finding(r, source, q.start, q.end, value=text, limit=r.limit(q.value),
+                                  object="object")
+        if not any(r.objects for r in rules):
+            return
+        subjects = st.subjects(q)
+        verdicts: dict[str, list[QuantityRule]] = {}  # class -> its violated rules
+        for cls in subjects:
+            applicable = [r for r in rules if cls in r.objects and r.applies(st, q)]
+            if applicable:
+                verdicts[cls] = [r for r in applicable if r.violated(q.value)]
+        if verdicts and all(verdicts.values()):
+            cls, violated = next(iter(verdicts.items()))
+            r = violated[0]
+            yield doc.finding(r, source, q.start, q.end, value=text, limit=r.limit(q.value),
+                              object=subjects[cls].lower())
+
+
+# "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2"
+_PROB_LINK = (r"(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
+              r"(?:\s+(?:is|of|at|around|about|approximately|roughly|estimated|score|level|value|"
+              r"be|would|will|was|than|~|=|:))*\s*[:=~]?\s*$")
+
+
+@dataclass(frozen=True)
+class ProbabilityRule(Rule):
+    """A probability, likelihood or confidence outside 0..1 (or 0..100 %)."""
+    before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
+    after: re.Pattern[str] = field(default=re.compile(r"(?!)"))
+    type: ClassVar[str] = "probability"
+
+    @classmethod
+    def patterns(cls, keywords: list[str]) -> dict[str, re.Pattern[str]]:
+        words = "|".join(keywords)
+        return {"before": re.compile(rf"\b(?:{words})\w*{_PROB_LINK}", re.IGNORECASE),
+                "after": re.compile(rf"\s*(?:%|percent)?\s*(?:{words}|likely|certain)",
+                                    re.IGNORECASE)}
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        for source, st in doc.fields:
+            for q in st.quantities:
+                if q.dimension not in (None, "ratio") or 0 <= q.value <= 1:
+                    continue
+                if self.before.search(st.text, max(0, q.start - 60), q.start) or \
+                        self.after.match(st.text, q.end):
+                    yield doc.finding(self, source, q.start, q.end, value=st.text[q.start:q.end])
+
+
+_TIMESTAMP_BEFORE = re.compile(
+    r"(?:\bat|\baround|\buntil|\btill|\bfrom|\bbetween|\bt\s*=|\btimestamp|\bfirst|\blast|"
+    r"\bstarting|\bbeginning)(?:\s+(?:about|approximately|roughly|around|the|~|t\s*=))*\s*"
+    r"(?:[\d.:]+\s*(?:s|sec|seconds?)?\s*(?:to|and|-|–|until|till)\s*)?$", re.IGNORECASE)
+_TIMESTAMP_AFTER = re.compile(r"\s*(?:mark|timestamp|into the (?:clip|video|footage|sequence))",
+                              re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TimestampRule(Rule):
+    """A moment ("at 14 s", "00:14", "the 14-second mark") after the clip's end."""
+    tolerance_s: float = 0.5
+    tolerance_ratio: float = 0.05
+    type: ClassVar[str] = "timestamp"
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        duration = doc.context.duration_s
+        if duration is None:
+            return
+        limit = duration + max(self.tolerance_s, self.tolerance_ratio * duration)
+        for source, st in doc.fields:
+            for q in st.quantities:
+                if q.dimension != "time" or q.value <= limit:
+                    continue
+                text = st.text
+                if (q.clock and text[q.start] == "0") or _TIMESTAMP_AFTER.match(text, q.end) or \
+                        _TIMESTAMP_BEFORE.search(text, max(0, q.start - 40), q.start):
+                    yield doc.finding(self, source, q.start, q.end, value=text[q.start:q.end],
+                                      duration=f"{duration:g} s")
+
+
+@dataclass(frozen=True)
+class ChoiceMismatchRule(Rule):
+    """The answer's option letter differs from the one the reasoning settled on."""
+    type: ClassVar[str] = "choice_mismatch"
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        given, concluded = answer_letter(doc.parsed.answer), concluded_letter(doc.parsed.reasoning)
+        if given and concluded and given[0] != concluded[0]:
+            yield doc.finding(self, "answer", given[1], given[2], answer=given[0],
+                              reasoning=concluded[0])
+
+
+@dataclass(frozen=True)
+class ChoiceNotOfferedRule(Rule):
+    """The answer names an option letter the question did not offer."""
+    type: ClassVar[str] = "choice_not_offered"
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        given, choices = answer_letter(doc.parsed.answer), doc.context.choices
+        if given and choices and given[0] not in choices:
+            yield doc.finding(self, "answer", given[1], given[2], answer=given[0],
+                              choices=", ".join(choices))
+
+
+@dataclass(frozen=True)
+class FormatRule(Rule):
+    """`condition`: no_answer | empty_answer | truncated."""
+    condition: Literal["no_answer", "empty_answer", "truncated"] = "no_answer"
+    type: ClassVar[str] = "format"
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        p = doc.parsed
+        if self.condition == "no_answer" and p.answer is None or \
+                self.condition == "empty_answer" and p.answer == "" or \
+                self.condition == "truncated" and (doc.context.truncated or p.outcome == "truncated"):
+            yield doc.at_end(self)
+
+
+_PLACEHOLDERS = dict.fromkeys(
+    ("value", "limit", "object", "duration", "answer", "reasoning", "choices"), "")
+RULE_TYPES: dict[str, type[Rule]] = {cls.type: cls for cls in (
+    QuantityRule, ProbabilityRule, TimestampRule, ChoiceMismatchRule, ChoiceNotOfferedRule,
+    FormatRule)}
+
+
+def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
+    """One entry of the YAML `rules` list; errors name the rule so authors can find it."""
+    spec = dict(spec)
+    rule_id = spec.pop("id", None)
+    try:
+        kind = RULE_TYPES[spec.pop("type")]
+        severity = spec.pop("severity")
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
+        args: dict[str, Any] = {"id": rule_id, "severity": severity, "message": spec.pop("message")}
+        args["message"].format(**_PLACEHOLDERS)
+        if kind is QuantityRule:
+            args["dimension"] = spec.pop("dimension")
+            args["objects"] = frozenset(spec.pop("objects", ()))
+            unknown = args["objects"] - set(object_classes)
+            if unknown:
+                raise ValueError(f"unknown object classes {sorted(unknown)}")
+            for bound in ("min", "max"):
+                if bound in spec:
+                    text = str(spec.pop(bound))
+                    value, dim = to_si(text)
+                    if dim != args["dimension"]:
+                        raise ValueError(f"{bound} {text!r} is a {dim}, not a {args['dimension']}")
+                    args[bound], args[f"{bound}_text"] = value, text
+            for key in ("requires", "unless"):
+                if key in spec:
+                    args[key] = re.compile(spec.pop(key), re.IGNORECASE)
+        elif kind is ProbabilityRule:
+            args.update(ProbabilityRule.patterns(spec.pop("keywords")))
+        elif kind is TimestampRule:
+            args.update({k: float(spec.pop(k)) for k in ("tolerance_s", "tolerance_ratio")
+                         if k in spec})
+        elif kind is FormatRule:
+            args["condition"] = spec.pop("condition")
+        if spec:
+            raise ValueError(f"unknown keys {sorted(spec)}")
+        return kind(**args)
+    except (KeyError, ValueError, re.error) as e:
+        raise ValueError(f"guardrail rule {rule_id!r}: {e}") from e
