@@ -82,13 +82,22 @@ class VideoClip:
         return int(self.frames.nbytes)
 
     def vllm_metadata(self) -> dict:
-        """Metadata in the form vLLM's Qwen2.5-VL processor takes with `(frames, metadata)`:
-        frames are pre-sampled, so the processor must not sample again."""
+        """Metadata for vLLM's `(frames, metadata)` video input.
+
+        transformers derives the temporal spacing as `len(frames_indices) / total_num_frames *
+        fps` seconds per frame (then `second_per_grid_ts = 2 / that`). We state it in terms of
+        the frames we hand over — indices 0..T-1 of a T-frame clip at `sample_fps` — so the
+        result is exactly our sampling rate, whatever span or VFR timing produced the frames.
+        Frames are already sampled and resized: the processor must not sample again.
+        """
+        n = self.num_frames
         return {
             "fps": self.sample_fps,
             "duration": self.duration_s,
-            "total_num_frames": self.total_source_frames,
-            "frames_indices": list(self.frame_indices),
+            "total_num_frames": n,
+            "frames_indices": list(range(n)),
+            "height": self.resized_height,
+            "width": self.resized_width,
             "video_backend": "pyav",
             "do_sample_frames": False,
         }
