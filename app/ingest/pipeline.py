@@ -1,0 +1,68 @@
+"""One video, synchronously: index, apply the limits, plan, decode. Runs in a worker thread (the
+server) or directly (the `inspect` CLI), so both see exactly the same frames."""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from app.config import Settings
+from app.errors import ContextLengthError, MediaError
+from app.ingest.decode import decode
+from app.ingest.probe import Probe, probe
+from app.ingest.sampling import Plan, make_plan
+from app.ingest.types import FACTOR, TEMPORAL_PATCH, VideoClip, VideoOptions
+
+
+def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) -> VideoOptions:
+    start = min(options.start_s or 0.0, p.duration_s)
+    end = min(options.end_s if options.end_s is not None else p.duration_s, p.duration_s)
+    limit = settings.video_max_duration_s
+    if end - start <= limit:
+        return options
+    if settings.video_truncate_long:
+        return dataclasses.replace(options, end_s=start + limit)
+    raise MediaError(f"the video is {end - start:.1f} s long; this server's limit is {limit:g} s "
+                     f"(video_max_duration_s); send a shorter span with video_start/video_end",
+                     code="video_too_long")
+
+
+def vision_tokens(plan: Plan) -> int:
+    return plan.nframes // TEMPORAL_PATCH * (plan.height // FACTOR) * (plan.width // FACTOR)
+
+
+def check_context(plan: Plan, settings: Settings) -> None:
+    tokens = vision_tokens(plan)
+    limit = settings.max_model_len
+    if limit and tokens >= limit:
+        raise ContextLengthError(
+            f"the video alone is {tokens} vision tokens ({plan.nframes} frames of "
+            f"{plan.width}x{plan.height}), but the model's context is {limit} tokens; lower "
+            f"video_fps, video_total_pixels or video_max_frames, or send a shorter span",
+            param="messages")
+
+
+def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
+           deadline: float | None = None) -> VideoClip:
+    """`source`: a local path or the file's bytes. Raises CosmosError subclasses only."""
+    started = time.perf_counter()
+    if deadline is None:
+        deadline = time.monotonic() + settings.video_decode_timeout_s
+    p = probe(source, deadline)
+    try:
+        options = apply_duration_limit(p, options, settings)
+        times = p.seconds(p.frame_pts)
+        plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
+        check_context(plan, settings)
+        decoded = decode(p, plan, deadline=deadline, threads=settings.video_decode_threads)
+    finally:
+        p.close()
+    return VideoClip(
+        frames=decoded.frames, sample_fps=plan.sample_fps,
+        frame_indices=plan.indices.tolist(),
+        timestamps_s=[float(t) for t in times[plan.indices]],
+        source_fps=p.fps, duration_s=p.duration_s, total_source_frames=p.num_frames,
+        stream_index=p.stream.index, skipped_frames=decoded.skipped,
+        decode_s=time.perf_counter() - started,
+        source_bytes=len(source) if isinstance(source, bytes) else 0,
+        extra={"rotation": decoded.rotation, "codec": p.stream.codec_context.name,
+               "span_frames": plan.span_frames})

@@ -1,0 +1,120 @@
+"""VideoIngestor: the one object the server calls for media.
+
+Fetching is async on the event loop; decoding runs in a bounded thread pool (PyAV releases the
+GIL while FFmpeg decodes and scales) so a burst of uploads queues instead of oversubscribing
+the CPU, and the queue depth is a metric. Every decode has a deadline it checks between
+packets; a backstop on the awaiting side covers a decoder stuck inside one packet.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from PIL import Image
+
+from app import metrics
+from app.config import Settings
+from app.errors import CosmosError, MediaTimeoutError
+from app.ingest import options as opts
+from app.ingest.cache import ClipCache
+from app.ingest.images import decode_image
+from app.ingest.pipeline import ingest
+from app.ingest.sources import Media, Sources
+from app.ingest.types import VideoClip, VideoOptions
+
+
+class VideoIngestor:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sources = Sources(settings)
+        self.cache = ClipCache(settings.video_cache_bytes)
+        self._pool = ThreadPoolExecutor(settings.video_decode_workers,
+                                        thread_name_prefix="cosmos-decode")
+
+    def options(self, overrides: dict | None = None) -> VideoOptions:
+        return opts.build(self.settings, overrides)
+
+    async def video(self, url: str, options: VideoOptions) -> VideoClip:
+        try:
+            media = await self.sources.resolve(url, max_bytes=self.settings.video_max_bytes,
+                                               limit_name="video_max_bytes")
+            clip, outcome = await self.cache.get_or_make(
+                (media.key, options.cache_key()), lambda: self._decode(media, options))
+        except CosmosError as exc:
+            metrics.MEDIA_ERRORS.labels(exc.code or "invalid_media").inc()
+            raise
+        metrics.FRAMES_SAMPLED.observe(clip.num_frames)
+        metrics.VISION_TOKENS.observe(clip.vision_tokens)
+        # A per-request view: the frames are shared (read-only), the timings are this request's.
+        return dataclasses.replace(clip, fetch_s=media.fetch_s, cache_hit=outcome != "miss",
+                                   decode_s=clip.decode_s if outcome == "miss" else 0.0,
+                                   extra=dict(clip.extra))
+
+    async def image(self, url: str) -> Image.Image:
+        try:
+            media = await self.sources.resolve(url, max_bytes=self.settings.image_max_bytes,
+                                               limit_name="image_max_bytes")
+            return await self._run(_image_now, media, self.settings.image_max_bytes)
+        except CosmosError as exc:
+            metrics.MEDIA_ERRORS.labels(exc.code or "invalid_media").inc()
+            raise
+
+    async def _decode(self, media: Media, options: VideoOptions) -> VideoClip:
+        clip = await self._run(self._ingest_now, media, options, time.monotonic())
+        metrics.DECODE_SECONDS.observe(clip.decode_s)
+        metrics.SKIPPED_FRAMES.inc(clip.skipped_frames)
+        return clip
+
+    def _ingest_now(self, media: Media, options: VideoOptions, queued_at: float) -> VideoClip:
+        limit = self.settings.video_decode_timeout_s
+        if time.monotonic() - queued_at > limit:
+            raise MediaTimeoutError(f"the server is busy: no decoder was free within {limit:g} s "
+                                    f"(video_decode_timeout_s)")
+        source = media.load(self.settings.video_max_bytes, "video_max_bytes")
+        clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit)
+        if isinstance(source, str):
+            clip.source_bytes = media.size
+        return clip
+
+    async def _run(self, fn, *args):
+        """Run `fn` in the decode pool, counting it in the queue gauge until a worker starts."""
+        queued, lock = [True], threading.Lock()
+
+        def leave_queue() -> None:
+            with lock:  # once, whether a worker starts it or the waiter gives up first
+                if queued[0]:
+                    queued[0] = False
+                    metrics.DECODE_QUEUE.dec()
+
+        def job():
+            leave_queue()
+            return fn(*args)
+
+        metrics.DECODE_QUEUE.inc()
+        future = asyncio.get_running_loop().run_in_executor(self._pool, job)
+        # Queue wait and the decode are each limited to video_decode_timeout_s in the worker;
+        # this outer limit only fires if a decoder hangs inside a single packet.
+        backstop = 2 * self.settings.video_decode_timeout_s + 5
+        try:
+            return await asyncio.wait_for(future, backstop)
+        except TimeoutError as exc:
+            raise MediaTimeoutError(f"decoding did not finish within {backstop:g} s "
+                                    f"(video_decode_timeout_s)") from exc
+        finally:
+            leave_queue()
+
+    async def close(self) -> None:
+        await self.sources.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.cache.clear()
+
+
+def _image_now(media: Media, max_bytes: int) -> Image.Image:
+    source = media.load(max_bytes, "image_max_bytes")
+    if isinstance(source, str):
+        with open(source, "rb") as f:
+            source = f.read()
+    return decode_image(source)
