@@ -179,8 +179,8 @@ async def _stream(request: Request, body: ChatCompletionRequest, inp: EngineInpu
                     out.append(ChunkChoice(index=d.index, delta=DeltaMessage(),
                                            finish_reason=final.finish_reason,
                                            guardrail=final.guardrail))
-            if out:
-                yield chunk(out)
+            for choice in out:  # one choice per chunk, as OpenAI streams them
+                yield chunk([choice])
         finished = True
         _observe(counts, t0, finish)
         if body.stream_options is not None and body.stream_options.include_usage:
