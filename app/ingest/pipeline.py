@@ -54,6 +54,7 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
         check_context(plan, settings)
         decoded = decode(p, plan, deadline=deadline, threads=settings.video_decode_threads)
+        stream_index, codec = p.stream.index, p.stream.codec_context.name
     finally:
         p.close()
     return VideoClip(
@@ -61,8 +62,8 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         frame_indices=plan.indices.tolist(),
         timestamps_s=[float(t) for t in times[plan.indices]],
         source_fps=p.fps, duration_s=p.duration_s, total_source_frames=p.num_frames,
-        stream_index=p.stream.index, skipped_frames=decoded.skipped,
+        stream_index=stream_index, skipped_frames=decoded.skipped,
         decode_s=time.perf_counter() - started,
         source_bytes=len(source) if isinstance(source, bytes) else 0,
-        extra={"rotation": decoded.rotation, "codec": p.stream.codec_context.name,
+        extra={"rotation": decoded.rotation, "codec": codec,
                "span_frames": plan.span_frames})
