@@ -63,6 +63,15 @@ def engine_args(settings: Settings) -> dict:
     return kw
 
 
+# Tokens masked out (structured outputs) have logprob -inf, which JSON cannot carry; OpenAI
+# reports such values as -9999.0.
+_FLOOR = -9999.0
+
+
+def _finite(x: float) -> float:
+    return x if x > _FLOOR else _FLOOR
+
+
 def _client_errors() -> tuple[type[BaseException], ...]:
     """Exceptions by which vLLM rejects a request's input (its class tree differs by version)."""
     try:
@@ -153,8 +162,8 @@ class VLLMEngine(Engine):
             top = sorted(entry.values(), key=lambda lp: lp.rank or 0)
             result.append(TokenLogprob(
                 token=chosen.decoded_token if chosen else self._tokenizer.decode([tid]),
-                logprob=chosen.logprob if chosen else float("-inf"),
-                top=[(lp.decoded_token or "", lp.logprob) for lp in top]))
+                logprob=_finite(chosen.logprob if chosen else _FLOOR),
+                top=[(lp.decoded_token or "", _finite(lp.logprob)) for lp in top]))
         return result
 
     async def generate(self, inp: EngineInput) -> AsyncIterator[EngineStep]:
