@@ -16,17 +16,20 @@ _ANSWER_LETTER = re.compile(
     r"^\s*(?:\*\*)?(?:(?i:the\s+)?(?i:correct\s+)?(?i:answer|option|choice)(?:\s+(?i:is))?\s*:?\s*)?"
     r"(?:\*\*)?\(?([A-H])\)?(?:\*\*)?(?=\s*$|[.:),;\]]|\s+[-–—:]|(?<=[B-H])\s+[a-z])")
 
-# How Cosmos-Reason1 states its choice at the end of its reasoning. The last match wins.
-_LETTER = r"\(?([A-H])\)?(?![\w'])(?!(?<=A)\s+[a-z])"
+# How Cosmos-Reason1 states its choice at the end of its reasoning. Matched on the lowercased
+# text (scoped case-insensitive groups would cost sre its literal fast path), so the letter's
+# case and the "A car" trap are checked on the original afterwards. The last match wins.
+_LETTER = r"\(?([a-h])\)?(?![\w'])"
 _CONCLUSION = re.compile("|".join((
-    rf"(?i:answer|option|choice)\s+(?i:is|would be|should be|must be|seems to be|appears to be)"
-    rf"\s+(?i:option\s+|choice\s+)?{_LETTER}",
-    rf"(?i:so|therefore|thus|hence)[,:]?\s+(?:(?i:option|choice)\s+)?{_LETTER}",
-    rf"(?i:choose|pick|select|go with|settle on|opt for)\s+(?:(?i:option|choice)\s+)?{_LETTER}",
-    rf"(?i:option|choice)\s+{_LETTER}\s+(?i:is|seems|looks)\s+(?i:correct|right|best|most)",
-    rf"\(?([A-H])\)?\s+(?i:is)\s+(?i:the\s+)?(?i:correct|right|best)\s+(?i:answer|option|choice)",
+    rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
+    rf"\s+(?:option\s+|choice\s+)?{_LETTER}",
+    rf"(?:so|therefore|thus|hence)[,:]?\s+(?:(?:option|choice)\s+)?{_LETTER}",
+    rf"(?:choose|pick|select|go with|settle on|opt for)\s+(?:(?:option|choice)\s+)?{_LETTER}",
+    rf"(?:option|choice)\s+{_LETTER}\s+(?:is|seems|looks)\s+(?:correct|right|best|most)",
+    rf"\(?([a-h])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)",
 )))
-_CONCLUSION_TAIL = 2000  # conclusions sit in the last paragraph; bounds the cost on long outputs
+_ARTICLE = re.compile(r"A\s+[a-z]")
+_CONCLUSION_TAIL = 1000  # conclusions sit in the last sentences; bounds the cost on long outputs
 
 
 def extract_choices(question: str | None) -> list[str] | None:
@@ -56,7 +59,11 @@ def concluded_letter(reasoning: str | None) -> tuple[str, int, int] | None:
     if not reasoning:
         return None
     found = None
-    for m in _CONCLUSION.finditer(reasoning, max(0, len(reasoning) - _CONCLUSION_TAIL)):
+    start = max(0, len(reasoning) - _CONCLUSION_TAIL)
+    for m in _CONCLUSION.finditer(reasoning[start:].lower()):
         group = next(g for g in range(1, m.re.groups + 1) if m.group(g))
-        found = (m.group(group), m.start(group), m.end(group))
+        at = start + m.start(group)
+        letter = reasoning[at]
+        if letter.isupper() and not _ARTICLE.match(reasoning, at):
+            found = (letter, at, at + 1)
     return found

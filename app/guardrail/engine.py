@@ -98,9 +98,11 @@ class Guardrail:
     def check(self, parsed: ParsedOutput, context: GuardrailContext | None = None,
               policy: Mapping[str, str] | None = None) -> GuardrailResult:
         actions = self.policy if policy is None else _validated(policy)
+        active = {severity for severity, action in actions.items() if action != "off"}
         doc = Document(parsed, context or GuardrailContext(), self.scanner,
-                       lambda severity: actions[severity] != "off")  # type: ignore[index]
-        findings = list(dict.fromkeys(f for c in self._checks for f in c.check(doc)))
+                       active.__contains__)
+        checks = [c for c in self._checks if not isinstance(c, Rule) or c.severity in active]
+        findings = list(dict.fromkeys(f for c in checks for f in c.check(doc)))
         findings.sort(key=lambda f: f.span)
         taken = {actions[f.severity] for f in findings}
         verdict: Verdict = "block" if "block" in taken else "flag" if findings else "pass"

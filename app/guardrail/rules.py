@@ -5,6 +5,7 @@ yields `Finding`s with spans in the raw model text, so a client can highlight th
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Iterator, Literal
@@ -47,7 +48,7 @@ class Document:
                  active: Callable[[str], bool]):
         self.parsed, self.context, self.active = parsed, context, active
         self.fields: list[tuple[Source, ScannedText]] = [
-            (src, scanner.scan(text)) for src, text in
+            (src, ScannedText(text, scanner)) for src, text in
             (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
 
     def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:
@@ -105,68 +106,94 @@ class QuantityRules:
     rules: tuple[QuantityRule, ...] = ()
 
     def check(self, doc: Document) -> Iterator[Finding]:
-        by_dim: dict[str, list[QuantityRule]] = {}
+        plans: dict[str, _Plan] = {}
         for r in self.rules:
             if doc.active(r.severity):
-                by_dim.setdefault(r.dimension, []).append(r)
+                plans.setdefault(r.dimension, _Plan()).add(r)
         for source, st in doc.fields:
             for q in st.quantities:
-                rules = by_dim.get(q.dimension or "")
-                if not rules or not any(r.violated(q.value) for r in rules):
+                plan = plans.get(q.dimension)
+                # Values inside every bound of their dimension (most) cost one comparison.
+                if plan is None or plan.lo <= q.value <= plan.hi:
                     continue
-                yield from self._check_one(doc, source, st, q, rules)
-
-    @staticmethod
-    def _check_one(doc: Document, source: Source, st: ScannedText, q: Quantity,
-                   rules: list[QuantityRule]) -> Iterator[Finding]:
-        text = st.text[q.start:q.end]
-        for r in rules:
-            if not r.objects and r.violated(q.value) and r.applies(st, q):
-                yield doc.finding(r, source, q.start, q.end, value=text, limit=r.limit(q.value),
-                                  object="object")
-        if not any(r.objects for r in rules):
-            return
-        subjects = st.subjects(q)
-        verdicts: dict[str, list[QuantityRule]] = {}  # class -> its violated rules
-        for cls in subjects:
-            applicable = [r for r in rules if cls in r.objects and r.applies(st, q)]
-            if applicable:
-                verdicts[cls] = [r for r in applicable if r.violated(q.value)]
-        if verdicts and all(verdicts.values()):
-            cls, violated = next(iter(verdicts.items()))
-            r = violated[0]
-            yield doc.finding(r, source, q.start, q.end, value=text, limit=r.limit(q.value),
-                              object=subjects[cls].lower())
+                text = st.raw[q.start:q.end]
+                for r in plan.generic:
+                    if r.violated(q.value) and r.applies(st, q):
+                        yield doc.finding(r, source, q.start, q.end, value=text,
+                                          limit=r.limit(q.value), object="object")
+                violated = [r for r in plan.specific if r.violated(q.value) and r.applies(st, q)]
+                if not violated:
+                    continue  # spares the costly part: finding what the quantity is about
+                subjects = st.subjects(q)
+                bad = [c for c in subjects if any(c in r.objects for r in violated)]
+                if bad and not any(r.applies(st, q) for c in subjects if c not in bad
+                                   for r in plan.by_class.get(c, ())):
+                    r = next(r for r in violated if bad[0] in r.objects)
+                    yield doc.finding(r, source, q.start, q.end, value=text,
+                                      limit=r.limit(q.value), object=subjects[bad[0]].lower())
 
 
+class _Plan:
+    """The active quantity rules of one dimension, arranged for the per-quantity loop."""
+
+    def __init__(self) -> None:
+        self.generic: list[QuantityRule] = []
+        self.specific: list[QuantityRule] = []
+        self.by_class: dict[str, list[QuantityRule]] = {}
+        self.lo, self.hi = -math.inf, math.inf
+
+    def add(self, r: QuantityRule) -> None:
+        (self.specific if r.objects else self.generic).append(r)
+        for cls in r.objects:
+            self.by_class.setdefault(cls, []).append(r)
+        if r.min is not None:
+            self.lo = max(self.lo, r.min)
+        if r.max is not None:
+            self.hi = min(self.hi, r.max)
+
+
+_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"
 # "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2"
-_PROB_LINK = (r"(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
-              r"(?:\s+(?:is|of|at|around|about|approximately|roughly|estimated|score|level|value|"
-              r"be|would|will|was|than|~|=|:))*\s*[:=~]?\s*$")
+_PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
+                r"(?:\s+(?:is|of|at|around|about|approximately|roughly|estimated|score|level|"
+                r"value|be|would|will|was|than|~|=|:))*\s*[:=~]?\s*" + _NUMBER)
+# "a 130% chance", "a 1.7 probability", "90 percent likely"
+_PROB_AFTER = re.compile(_NUMBER + r"\s*$")
 
 
 @dataclass(frozen=True)
 class ProbabilityRule(Rule):
-    """A probability, likelihood or confidence outside 0..1 (or 0..100 %)."""
+    """A probability, likelihood or confidence outside 0..1 (or 0..100 %) next to its keyword.
+    Bare numbers are found here, around keyword occurrences, not by the quantity scan."""
+    keywords: tuple[str, ...] = ()
     before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
-    after: re.Pattern[str] = field(default=re.compile(r"(?!)"))
     type: ClassVar[str] = "probability"
+    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain")
 
     @classmethod
-    def patterns(cls, keywords: list[str]) -> dict[str, re.Pattern[str]]:
-        words = "|".join(keywords)
-        return {"before": re.compile(rf"\b(?:{words})\w*{_PROB_LINK}", re.IGNORECASE),
-                "after": re.compile(rf"\s*(?:%|percent)?\s*(?:{words}|likely|certain)",
-                                    re.IGNORECASE)}
+    def patterns(cls, keywords: list[str]) -> dict[str, Any]:
+        keywords = [k.lower() for k in keywords]
+        return {"keywords": tuple(keywords),
+                "before": re.compile(rf"(?:{'|'.join(map(re.escape, keywords))}){_PROB_BEFORE}")}
 
     def check(self, doc: Document) -> Iterator[Finding]:
         for source, st in doc.fields:
-            for q in st.quantities:
-                if q.dimension not in (None, "ratio") or 0 <= q.value <= 1:
-                    continue
-                if self.before.search(st.text, max(0, q.start - 60), q.start) or \
-                        self.after.match(st.text, q.end):
-                    yield doc.finding(self, source, q.start, q.end, value=st.text[q.start:q.end])
+            low, seen = st.text, set()
+            for word in self.keywords + self._AFTER_ONLY:
+                at = low.find(word)
+                while at >= 0:
+                    found = [] if word in self._AFTER_ONLY else [self.before.match(low, at)]
+                    m = _PROB_AFTER.search(low, max(0, at - 16), at)
+                    # After a number only as "N% chance"; a bare "2 chances" counts no odds.
+                    if m and (m.group(2) or word in ("probability", "likelihood")):
+                        found.append(m)
+                    for m in filter(None, found):
+                        value = float(m.group(1)) / (100 if m.group(2) else 1)
+                        if not 0 <= value <= 1 and m.start(1) not in seen:
+                            seen.add(m.start(1))
+                            yield doc.finding(self, source, m.start(1), m.end(2) if m.group(2)
+                                              else m.end(1), value=st.raw[m.start(1):m.end()].strip())
+                    at = low.find(word, at + len(word))
 
 
 _TIMESTAMP_BEFORE = re.compile(
@@ -196,7 +223,7 @@ class TimestampRule(Rule):
                 text = st.text
                 if (q.clock and text[q.start] == "0") or _TIMESTAMP_AFTER.match(text, q.end) or \
                         _TIMESTAMP_BEFORE.search(text, max(0, q.start - 40), q.start):
-                    yield doc.finding(self, source, q.start, q.end, value=text[q.start:q.end],
+                    yield doc.finding(self, source, q.start, q.end, value=st.raw[q.start:q.end],
                                       duration=f"{duration:g} s")
 
 
@@ -250,7 +277,9 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
     spec = dict(spec)
     rule_id = spec.pop("id", None)
     try:
-        kind = RULE_TYPES[spec.pop("type")]
+        kind = RULE_TYPES.get(spec.pop("type"))  # type: ignore[arg-type]
+        if kind is None:
+            raise ValueError(f"type must be one of {sorted(RULE_TYPES)}")
         severity = spec.pop("severity")
         if severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
@@ -282,5 +311,5 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
         if spec:
             raise ValueError(f"unknown keys {sorted(spec)}")
         return kind(**args)
-    except (KeyError, ValueError, re.error) as e:
+    except (KeyError, IndexError, ValueError, re.error) as e:
         raise ValueError(f"guardrail rule {rule_id!r}: {e}") from e

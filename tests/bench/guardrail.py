@@ -1,0 +1,116 @@
+"""Guardrail figures: precision and recall on tests/data/guardrail, and cost per check.
+
+    python tests/bench/guardrail.py [--rules FILE] [--repeat N] [--verbose]
+
+"Positive" means the guardrail did not pass the output (any finding under the annotate-all
+policy); the labels say whether a careful reader would flag it. The cost is measured on a
+4,096-token output built from realistic reasoning, parse excluded and included.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from app.guardrail import Guardrail, GuardrailContext, extract_choices  # noqa: E402
+from app.reasoning import parse_reasoning  # noqa: E402
+
+DATA = ROOT / "tests" / "data" / "guardrail"
+
+# One paragraph of driving reasoning with the quantities and phrasing the rules look at; about
+# 150 Qwen2.5 tokens (4 characters per token is the usual English ratio for its BPE).
+PARAGRAPH = (
+    "The ego vehicle is traveling at about 50 km/h in the right lane, and the lead car is roughly "
+    "25 m ahead. A pedestrian waits at the crosswalk on the right, about 12 m from the stop line, "
+    "walking slowly at maybe 4 km/h toward the curb. At 2.5 s the light turns yellow. If the "
+    "driver brakes now, a deceleration of about 0.6 g stops the car in roughly 16 m, which is "
+    "well before the line. The cyclist on the left moves at 18 km/h and keeps a 1.5 m gap. The "
+    "probability of a conflict is about 0.1, and option A would ignore the pedestrian.\n\n")
+CHARS_PER_TOKEN = 4
+
+
+def load_cases() -> list[dict]:
+    return [c for f in sorted(DATA.glob("*.yaml")) for c in yaml.safe_load(f.read_text())]
+
+
+def context_of(case: dict) -> GuardrailContext:
+    return GuardrailContext(duration_s=case.get("duration_s"),
+                            choices=case.get("choices") or extract_choices(case["question"]),
+                            truncated=bool(case.get("truncated")))
+
+
+def evaluate(guardrail: Guardrail, cases: list[dict]) -> tuple[dict[str, int], list[str]]:
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    notes = []
+    for case in cases:
+        ctx = context_of(case)
+        result = guardrail.check(parse_reasoning(case["output"], truncated=ctx.truncated), ctx)
+        flagged, implausible = result.verdict != "pass", case["label"] == "implausible"
+        counts[{(True, True): "tp", (True, False): "fp", (False, True): "fn",
+                (False, False): "tn"}[(flagged, implausible)]] += 1
+        fired = sorted({f.rule_id for f in result.findings})
+        if flagged != implausible or not set(case.get("expect", [])) <= set(fired):
+            notes.append(f"{case['id']}: label {case['label']}, fired {fired}, "
+                         f"expected {case.get('expect', [])}")
+    return counts, notes
+
+
+def long_output(tokens: int) -> str:
+    n = tokens * CHARS_PER_TOKEN // len(PARAGRAPH) + 1
+    body = (PARAGRAPH * n)[:tokens * CHARS_PER_TOKEN - 40]
+    return f"<think>\n{body}So the answer is B.\n</think>\n\n<answer>\nB\n</answer>"
+
+
+def time_checks(guardrail: Guardrail, text: str, repeat: int) -> dict[str, list[float]]:
+    ctx = GuardrailContext(duration_s=5.0, choices=["A", "B", "C", "D"])
+    parsed = parse_reasoning(text)
+    out: dict[str, list[float]] = {"check": [], "parse+check": []}
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        guardrail.check(parsed, ctx)
+        t1 = time.perf_counter()
+        guardrail.check(parse_reasoning(text), ctx)
+        t2 = time.perf_counter()
+        out["check"].append((t1 - t0) * 1e6)
+        out["parse+check"].append((t2 - t1) * 1e6)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rules")
+    ap.add_argument("--repeat", type=int, default=300)
+    ap.add_argument("--tokens", type=int, default=4096)
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args(argv)
+    guardrail = Guardrail.from_yaml(args.rules)
+    cases = load_cases()
+    counts, notes = evaluate(guardrail, cases)
+    precision = counts["tp"] / max(1, counts["tp"] + counts["fp"])
+    recall = counts["tp"] / max(1, counts["tp"] + counts["fn"])
+    positives = counts["tp"] + counts["fn"]
+    print(f"cases: {len(cases)} ({positives} implausible, {len(cases) - positives} plausible)")
+    print(f"precision: {precision:.3f}  recall: {recall:.3f}  {counts}")
+    for note in notes if args.verbose else []:
+        print("  " + note)
+    text = long_output(args.tokens)
+    findings = len(guardrail.check(parse_reasoning(text), GuardrailContext(5.0)).findings)
+    print(f"{args.tokens}-token output ({len(text)} chars, {findings} findings), "
+          f"{args.repeat} runs:")
+    for name, samples in time_checks(guardrail, text, args.repeat).items():
+        samples.sort()
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+        print(f"  {name:12s} mean {statistics.fmean(samples):7.0f} µs   "
+              f"median {statistics.median(samples):7.0f} µs   p99 {p99:7.0f} µs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Rule files: a custom one replaces the shipped set; mistakes are reported with the rule id."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.guardrail import Guardrail, GuardrailContext
+from app.reasoning import parse_reasoning
+
+MINIMAL = """
+units: {knots: knot, kn: knot, m: m}
+objects: {boat: ['boats?', 'ships?']}
+rules:
+  - {id: speed.boat, type: quantity, dimension: speed, objects: [boat], max: 60 knot,
+     severity: critical, message: "{object} at {value} (max {limit})"}
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_custom_file_replaces_the_shipped_rules(tmp_path):
+    guardrail = Guardrail.from_yaml(_write(tmp_path, MINIMAL))
+    assert guardrail.rule_ids == ["speed.boat"]
+    result = guardrail.check(parse_reasoning("<think>The boat sails at 90 knots.</think>"),
+                             GuardrailContext())
+    assert [(f.rule_id, f.message) for f in result.findings] == [
+        ("speed.boat", "boat at 90 knots (max 60 knot)")]
+
+
+def test_shipped_rules_cover_every_rule_type():
+    types = {type(r).type for r in Guardrail.from_yaml().rules}
+    assert types == {"quantity", "probability", "timestamp", "choice_mismatch",
+                     "choice_not_offered", "format"}
+
+
+@pytest.mark.parametrize("rule,error", [
+    ("{id: x, type: nope, severity: info, message: m}", "type must be one of"),
+    ("{id: x, type: format, condition: no_answer, severity: severe, message: m}", "severity"),
+    ("{id: x, type: quantity, dimension: speed, max: 3 m, severity: info, message: m}",
+     "is a length, not a speed"),
+    ("{id: x, type: quantity, dimension: speed, objects: [car], max: 3 m/s, severity: info, "
+     "message: m}", "unknown object classes"),
+    ("{id: x, type: format, condition: no_answer, severity: info, message: m, colour: red}",
+     "unknown keys"),
+    ("{id: x, type: format, condition: no_answer, severity: info, message: '{speed}'}", "speed"),
+])
+def test_rule_errors_name_the_rule(tmp_path, rule, error):
+    path = _write(tmp_path, f"objects: {{boat: ['boats?']}}\nrules:\n  - {rule}\n")
+    with pytest.raises(ValueError, match="guardrail rule 'x'") as info:
+        Guardrail.from_yaml(path)
+    assert error in str(info.value)
+
+
+def test_duplicate_ids_and_upper_case_objects_are_refused(tmp_path):
+    dup = "rules:\n" + "  - {id: x, type: format, condition: no_answer, severity: info, message: m}\n" * 2
+    with pytest.raises(ValueError, match="unique ids"):
+        Guardrail.from_yaml(_write(tmp_path, dup))
+    with pytest.raises(ValueError, match="lower case"):
+        Guardrail.from_yaml(_write(tmp_path, "objects: {car: ['Cars?']}\n"))
