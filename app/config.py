@@ -7,10 +7,11 @@ too, so a NIM user's `docker run -e ...` line works unchanged. Limits carry thei
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+import json
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Policy = Literal["off", "annotate", "block"]
 
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
     fetch_connect_timeout_s: float = Field(5.0, gt=0)
     fetch_max_redirects: int = Field(3, ge=0)
     fetch_allow_private: bool = Field(False, description="Allow loopback/private URL targets.")
-    allowed_local_media_dirs: tuple[Path, ...] = Field(
+    allowed_local_media_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Directories whose files may be named by path or file:// URL.")
     image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
 
@@ -104,8 +105,11 @@ class Settings(BaseSettings):
     @field_validator("allowed_local_media_dirs", mode="before")
     @classmethod
     def _split_dirs(cls, v: object) -> object:
-        # Environment variables carry lists as "dir1:dir2" or "dir1,dir2".
+        # Environment variables carry lists as '["d1","d2"]' (as pydantic-settings writes
+        # them), "d1:d2" (as PATH) or "d1,d2".
         if isinstance(v, str):
+            if v.lstrip().startswith("["):
+                return tuple(json.loads(v))
             return tuple(p for p in v.replace(",", ":").split(":") if p)
         return v
 
