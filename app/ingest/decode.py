@@ -35,6 +35,7 @@ class Decoded:
     frames: np.ndarray  # (T, H, W, 3) uint8, display orientation
     skipped: int  # sampled frames that could not be decoded and repeat a neighbour
     rotation: int  # degrees counter-clockwise applied from the display matrix
+    damaged: int  # packets the decoder rejected (frames after them may show concealment)
 
 
 def _decode_span(probe: Probe, wanted: set[int]) -> tuple[int, int]:
@@ -96,7 +97,7 @@ def decode(probe: Probe, plan: Plan, *, deadline: float, threads: int = 0) -> De
         first, last = 0, len(probe.packets) - 1
     else:
         first, last = _decode_span(probe, set(slots))
-    shown = 0
+    shown = damaged = 0
 
     def consume(frames: list[av.VideoFrame]) -> None:
         nonlocal shown
@@ -112,18 +113,19 @@ def decode(probe: Probe, plan: Plan, *, deadline: float, threads: int = 0) -> De
         try:
             consume(cc.decode(packet))
         except av.FFmpegError:
-            continue  # a damaged packet: its frame is missing, counted below
+            damaged += 1  # its frame is missing; a wanted one is filled in by _finish
+            continue
         if not sink.slots:
             break
     if sink.slots:
         try:
             consume(cc.decode(None))  # drain frames still in the reorder buffer / threads
         except av.FFmpegError:
-            pass
-    return _finish(sink)
+            damaged += 1
+    return _finish(sink, damaged)
 
 
-def _finish(sink: _Sink) -> Decoded:
+def _finish(sink: _Sink, damaged: int) -> Decoded:
     if sink.frames is None:
         raise MediaError("no frame of the video could be decoded")
     missing = np.flatnonzero(~sink.filled)
@@ -131,4 +133,5 @@ def _finish(sink: _Sink) -> Decoded:
         good = np.flatnonzero(sink.filled)
         nearest = good[np.abs(good[None, :] - missing[:, None]).argmin(axis=1)]
         sink.frames[missing] = sink.frames[nearest]
-    return Decoded(frames=sink.frames, skipped=len(missing), rotation=sink.rotation)
+    return Decoded(frames=sink.frames, skipped=len(missing), rotation=sink.rotation,
+                   damaged=damaged)

@@ -65,5 +65,5 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         stream_index=stream_index, skipped_frames=decoded.skipped,
         decode_s=time.perf_counter() - started,
         source_bytes=len(source) if isinstance(source, bytes) else 0,
-        extra={"rotation": decoded.rotation, "codec": codec,
-               "span_frames": plan.span_frames})
+        extra={"rotation": decoded.rotation, "codec": codec, "span_frames": plan.span_frames,
+               "damaged_packets": decoded.damaged})
