@@ -23,6 +23,7 @@ from app.ingest.http import HttpFetcher
 
 _INLINE_BYTES = 4 * 1024 * 1024  # hashing more than this moves off the event loop
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,13 @@ class Media:
         if self.data is not None:
             return self.data
         try:
-            data = base64.b64decode(self.base64 or "")
-        except (binascii.Error, ValueError) as exc:
-            raise InvalidRequestError(f"data: URL has invalid base64 ({exc})",
-                                      code="invalid_media") from exc
+            data = base64.b64decode(self.base64 or "", validate=True)
+        except (binascii.Error, ValueError):
+            try:  # some clients wrap base64 in lines; nothing else outside the alphabet is ok
+                data = base64.b64decode(_SPACE.sub("", self.base64 or ""), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise InvalidRequestError(f"data: URL has invalid base64 ({exc})",
+                                          code="invalid_media") from exc
         if len(data) > max_bytes:
             raise _too_large(len(data), max_bytes, limit_name)
         return data
