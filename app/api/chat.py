@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 
 from app import metrics
 from app.api.postprocess import ChoicePostprocessor, GuardrailRunner
-from app.api.prompt import prepare_prompt, sampling_options
+from app.api.prompt import prepare_prompt, sampling_options, wants_json
 from app.api.protocol import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice,
                               ChoiceLogprobs, ChunkChoice, DeltaMessage, ResponseMessage,
                               TokenLogprobOut, TopLogprob, Usage)
@@ -63,7 +63,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
                                    choices=body.choices or extract_choices(prepared.question),
                                    truncated=False)
         runner = GuardrailRunner(state.guardrail if body.guardrail else None, context)
-        raw = settings.return_raw_text if body.return_raw_text is None else body.return_raw_text
+        raw = body.return_raw_text
+        if raw is None:  # structured output is returned verbatim, never split on tags
+            raw = settings.return_raw_text or wants_json(body)
         procs = [ChoicePostprocessor(raw, runner) for _ in range(sampling.n)]
         if body.stream:
             released = True  # the stream releases its slot when it ends

@@ -11,13 +11,12 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from qwen_vl_utils.vision_process import smart_resize
-
 from app.api.protocol import ChatCompletionRequest, ImagePart, TextPart, VideoPart
 from app.config import Settings
 from app.engine.base import Engine, SamplingOptions
 from app.errors import ContextLengthError, InvalidRequestError
 from app.ingest import VideoClip, VideoIngestor
+from app.ingest.reference import smart_resize
 from app.reasoning import ensure_reasoning_instruction
 
 # vLLM's Qwen2.5-VL image processor bounds (preprocessor_config.json of the model family).
@@ -35,6 +34,10 @@ class PreparedPrompt:
     @property
     def duration_s(self) -> float | None:
         return max((v.duration_s for v in self.videos), default=None)
+
+
+def wants_json(req: ChatCompletionRequest) -> bool:
+    return req.response_format is not None and req.response_format.type != "text"
 
 
 def _video_overrides(req: ChatCompletionRequest) -> dict:
@@ -91,7 +94,9 @@ async def prepare_prompt(req: ChatCompletionRequest, settings: Settings, engine:
         raise InvalidRequestError(f"at most {settings.limit_images_per_prompt} image(s) per "
                                   f"request; got {n_image}", param="messages")
 
-    reasoning = settings.reasoning_default if req.reasoning is None else req.reasoning
+    reasoning = req.reasoning
+    if reasoning is None:  # a JSON answer has no room for <think>: off unless asked for
+        reasoning = settings.reasoning_default and not wants_json(req)
     if reasoning:
         messages = ensure_reasoning_instruction(messages)
 

@@ -130,11 +130,12 @@ class VLLMEngine(Engine):
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+        # Compact JSON: free whitespace lets a weak or fine-tuned model pad until max_tokens.
         structured = None
         if s.json_schema is not None:
-            structured = StructuredOutputsParams(json=s.json_schema)
+            structured = StructuredOutputsParams(json=s.json_schema, disable_any_whitespace=True)
         elif s.json_object:
-            structured = StructuredOutputsParams(json_object=True)
+            structured = StructuredOutputsParams(json_object=True, disable_any_whitespace=True)
         return SamplingParams(
             n=s.n, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
             top_k=s.top_k if s.top_k is not None else 0, seed=s.seed, stop=list(s.stop) or None,
