@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -21,9 +22,10 @@ from app.api.protocol import (ChatCompletion, ChatCompletionChunk, ChatCompletio
                               ChoiceLogprobs, ChunkChoice, DeltaMessage, ResponseMessage,
                               TokenLogprobOut, TopLogprob, Usage)
 from app.engine.base import EngineInput, TokenLogprob
-from app.errors import CosmosError, ModelNotFoundError, NotReadyError
+from app.errors import CosmosError, EngineError, ModelNotFoundError, NotReadyError
 from app.guardrail import GuardrailContext, extract_choices
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 
@@ -190,8 +192,10 @@ async def _stream(request: Request, body: ChatCompletionRequest, inp: EngineInpu
                                   completion_tokens=counts["completion"],
                                   total_tokens=counts["prompt"] + counts["completion"]))
         yield "data: [DONE]\n\n"
-    except CosmosError as exc:
-        finished = True
+    except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, then end
+        if not isinstance(exc, CosmosError):
+            log.exception("stream failed")
+            exc = EngineError("generation failed; see server logs")
         yield f"data: {json.dumps(exc.body())}\n\n"
         yield "data: [DONE]\n\n"
     finally:

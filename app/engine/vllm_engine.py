@@ -53,6 +53,12 @@ def engine_args(settings: Settings) -> dict:
         limit_mm_per_prompt={"video": settings.limit_videos_per_prompt,
                              "image": settings.limit_images_per_prompt},
     )
+    try:  # Compact JSON: free whitespace lets a weak or fine-tuned model pad to max_tokens.
+        from vllm.config import StructuredOutputsConfig
+
+        kw["structured_outputs_config"] = StructuredOutputsConfig(disable_any_whitespace=True)
+    except ImportError:
+        pass
     if settings.max_num_seqs:
         kw["max_num_seqs"] = settings.max_num_seqs
     declared = checkpoint_quantization(settings.model)
@@ -130,12 +136,11 @@ class VLLMEngine(Engine):
         from vllm import SamplingParams
         from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
-        # Compact JSON: free whitespace lets a weak or fine-tuned model pad until max_tokens.
         structured = None
         if s.json_schema is not None:
-            structured = StructuredOutputsParams(json=s.json_schema, disable_any_whitespace=True)
+            structured = StructuredOutputsParams(json=s.json_schema)
         elif s.json_object:
-            structured = StructuredOutputsParams(json_object=True, disable_any_whitespace=True)
+            structured = StructuredOutputsParams(json_object=True)
         return SamplingParams(
             n=s.n, max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
             top_k=s.top_k if s.top_k is not None else 0, seed=s.seed, stop=list(s.stop) or None,

@@ -170,3 +170,24 @@ def test_health_and_nim_paths(server):
     for path in ("/health/live", "/health/ready", "/v1/health/live", "/v1/health/ready",
                  "/version"):
         assert httpx.get(server.base_url + path).status_code == 200, path
+
+
+def test_image_parts_are_vision_input(client):
+    import io
+
+    from PIL import Image
+
+    def png(w: int, h: int) -> str:
+        buf = io.BytesIO()
+        Image.new("RGB", (w, h), (200, 30, 30)).save(buf, format="PNG")
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    def tokens(*urls: str) -> int:
+        parts = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+        r = client.chat.completions.create(model=SERVED_NAME, max_tokens=1, messages=[
+            {"role": "user", "content": [*parts, {"type": "text", "text": "Same frames?"}]}])
+        return r.usage.prompt_tokens
+
+    one, two = tokens(png(224, 224)), tokens(png(224, 224), png(448, 224))
+    # 224x224 -> 8x8 patches of 28 px = 64 tokens; 448x224 -> 128 tokens (+ its tags).
+    assert two - one == 128 + 2
