@@ -20,14 +20,14 @@ _ANSWER_LETTER = re.compile(
 # text (scoped case-insensitive groups would cost sre its literal fast path), so the letter's
 # case and the "A car" trap are checked on the original afterwards. The last match wins.
 _LETTER = r"\(?([a-h])\)?(?![\w'])"
-_CONCLUSION = re.compile("|".join((
+_CONCLUSION = re.compile("(?<![a-z])(?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",
     rf"(?:so|therefore|thus|hence)[,:]?\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:choose|pick|select|go with|settle on|opt for)\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:option|choice)\s+{_LETTER}\s+(?:is|seems|looks)\s+(?:correct|right|best|most)",
     rf"\(?([a-h])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)",
-)))
+)) + ")")  # attempts start at word starts only: 2-3x faster
 _ARTICLE = re.compile(r"A\s+[a-z]")
 _CONCLUSION_TAIL = 1000  # conclusions sit in the last sentences; bounds the cost on long outputs
 

@@ -6,6 +6,7 @@ answer). The strongest action among the findings decides the verdict.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -13,9 +14,10 @@ from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 
-from app.guardrail.rules import (SEVERITIES, Document, Finding, GuardrailContext, QuantityRule,
-                                 QuantityRules, Rule, Severity, build_rule)
-from app.guardrail.scan import Scanner
+from app.guardrail.rules import (FORMAT_CONDITIONS, RULE_TYPES, SEVERITIES, Document, Finding,
+                                 FormatRule, GuardrailContext, ProbabilityRule, QuantityRule,
+                                 QuantityRules, Rule, Severity, TimestampRule)
+from app.guardrail.scan import Scanner, to_si
 from app.reasoning import ParsedOutput
 
 Policy = Literal["off", "annotate", "block"]
@@ -53,6 +55,55 @@ def _validated(policy: Mapping[str, str]) -> dict[Severity, Policy]:
             raise ValueError(f"bad guardrail policy {severity!r}: {action!r}")
         out[severity] = action  # type: ignore[index]
     return out
+
+
+_PLACEHOLDERS = dict.fromkeys(
+    ("value", "limit", "object", "duration", "answer", "reasoning", "choices"), "")
+
+
+def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
+    """One entry of the YAML `rules` list; errors name the rule so authors can find it."""
+    spec = dict(spec)
+    rule_id = spec.pop("id", None)
+    try:
+        kind = RULE_TYPES.get(spec.pop("type"))  # type: ignore[arg-type]
+        if kind is None:
+            raise ValueError(f"type must be one of {sorted(RULE_TYPES)}")
+        severity = spec.pop("severity")
+        if severity not in SEVERITIES:
+            raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
+        args: dict[str, Any] = {"id": rule_id, "severity": severity, "message": spec.pop("message")}
+        args["message"].format(**_PLACEHOLDERS)
+        if kind is QuantityRule:
+            args["dimension"] = spec.pop("dimension")
+            args["objects"] = frozenset(spec.pop("objects", ()))
+            unknown = args["objects"] - set(object_classes)
+            if unknown:
+                raise ValueError(f"unknown object classes {sorted(unknown)}")
+            for bound in ("min", "max"):
+                if bound in spec:
+                    text = str(spec.pop(bound))
+                    value, dim = to_si(text)
+                    if dim != args["dimension"]:
+                        raise ValueError(f"{bound} {text!r} is a {dim}, not a {args['dimension']}")
+                    args[bound], args[f"{bound}_text"] = value, text
+            for key in ("requires", "unless"):
+                if key in spec:
+                    args[key] = re.compile(spec.pop(key), re.IGNORECASE)
+        elif kind is ProbabilityRule:
+            args.update(ProbabilityRule.patterns(spec.pop("keywords")))
+        elif kind is TimestampRule:
+            args.update({k: float(spec.pop(k)) for k in ("tolerance_s", "tolerance_ratio")
+                         if k in spec})
+        elif kind is FormatRule:
+            args["condition"] = spec.pop("condition")
+            if args["condition"] not in FORMAT_CONDITIONS:
+                raise ValueError(f"condition must be one of {FORMAT_CONDITIONS}")
+        if spec:
+            raise ValueError(f"unknown keys {sorted(spec)}")
+        return kind(**args)
+    except (KeyError, IndexError, ValueError, re.error) as e:
+        raise ValueError(f"guardrail rule {rule_id!r}: {e}") from e
 
 
 class Guardrail:

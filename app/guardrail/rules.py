@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar, Iterator, Literal
 
 from app.guardrail.choices import answer_letter, concluded_letter
-from app.guardrail.scan import Quantity, ScannedText, Scanner, to_si
+from app.guardrail.scan import Quantity, ScannedText, Scanner
 from app.reasoning import ParsedOutput
 
 Severity = Literal["info", "warning", "critical"]
@@ -84,15 +84,17 @@ class QuantityRule(Rule):
     unless: re.Pattern[str] | None = None  # must not occur in the sentence
     type: ClassVar[str] = "quantity"
 
+    def __post_init__(self) -> None:
+        # Open bounds as infinities: `violated` runs for most quantities and must stay cheap.
+        object.__setattr__(self, "lo", -math.inf if self.min is None else self.min)
+        object.__setattr__(self, "hi", math.inf if self.max is None else self.max)
+
     def violated(self, value: float) -> bool:
-        return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+        return not self.lo <= value <= self.hi  # type: ignore[attr-defined]
 
     def applies(self, st: ScannedText, q: Quantity) -> bool:
-        if self.requires is None and self.unless is None:
-            return True
-        s, e = st.sentence(q)
-        return ((self.requires is None or self.requires.search(st.text, s, e) is not None)
-                and (self.unless is None or self.unless.search(st.text, s, e) is None))
+        return ((self.requires is None or st.sentence_has(self.requires, q))
+                and (self.unless is None or not st.sentence_has(self.unless, q)))
 
     def limit(self, value: float) -> str:
         return self.max_text if self.max is not None and value > self.max else self.min_text
@@ -116,12 +118,12 @@ class QuantityRules:
                 # Values inside every bound of their dimension (most) cost one comparison.
                 if plan is None or plan.lo <= q.value <= plan.hi:
                     continue
-                text = st.raw[q.start:q.end]
+                v, text = q.value, st.raw[q.start:q.end]
                 for r in plan.generic:
-                    if r.violated(q.value) and r.applies(st, q):
+                    if not r.lo <= v <= r.hi and r.applies(st, q):
                         yield doc.finding(r, source, q.start, q.end, value=text,
-                                          limit=r.limit(q.value), object="object")
-                violated = [r for r in plan.specific if r.violated(q.value) and r.applies(st, q)]
+                                          limit=r.limit(v), object="object")
+                violated = [r for r in plan.specific if not r.lo <= v <= r.hi and r.applies(st, q)]
                 if not violated:
                     continue  # spares the costly part: finding what the quantity is about
                 subjects = st.subjects(q)
@@ -130,7 +132,7 @@ class QuantityRules:
                                    for r in plan.by_class.get(c, ())):
                     r = next(r for r in violated if bad[0] in r.objects)
                     yield doc.finding(r, source, q.start, q.end, value=text,
-                                      limit=r.limit(q.value), object=subjects[bad[0]].lower())
+                                      limit=r.limit(v), object=subjects[bad[0]])
 
 
 class _Plan:
@@ -251,10 +253,14 @@ class ChoiceNotOfferedRule(Rule):
                               choices=", ".join(choices))
 
 
+FormatCondition = Literal["no_answer", "empty_answer", "truncated"]
+FORMAT_CONDITIONS: tuple[FormatCondition, ...] = ("no_answer", "empty_answer", "truncated")
+
+
 @dataclass(frozen=True)
 class FormatRule(Rule):
     """`condition`: no_answer | empty_answer | truncated."""
-    condition: Literal["no_answer", "empty_answer", "truncated"] = "no_answer"
+    condition: FormatCondition = "no_answer"
     type: ClassVar[str] = "format"
 
     def check(self, doc: Document) -> Iterator[Finding]:
@@ -265,51 +271,6 @@ class FormatRule(Rule):
             yield doc.at_end(self)
 
 
-_PLACEHOLDERS = dict.fromkeys(
-    ("value", "limit", "object", "duration", "answer", "reasoning", "choices"), "")
 RULE_TYPES: dict[str, type[Rule]] = {cls.type: cls for cls in (
     QuantityRule, ProbabilityRule, TimestampRule, ChoiceMismatchRule, ChoiceNotOfferedRule,
     FormatRule)}
-
-
-def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
-    """One entry of the YAML `rules` list; errors name the rule so authors can find it."""
-    spec = dict(spec)
-    rule_id = spec.pop("id", None)
-    try:
-        kind = RULE_TYPES.get(spec.pop("type"))  # type: ignore[arg-type]
-        if kind is None:
-            raise ValueError(f"type must be one of {sorted(RULE_TYPES)}")
-        severity = spec.pop("severity")
-        if severity not in SEVERITIES:
-            raise ValueError(f"severity must be one of {SEVERITIES}, not {severity!r}")
-        args: dict[str, Any] = {"id": rule_id, "severity": severity, "message": spec.pop("message")}
-        args["message"].format(**_PLACEHOLDERS)
-        if kind is QuantityRule:
-            args["dimension"] = spec.pop("dimension")
-            args["objects"] = frozenset(spec.pop("objects", ()))
-            unknown = args["objects"] - set(object_classes)
-            if unknown:
-                raise ValueError(f"unknown object classes {sorted(unknown)}")
-            for bound in ("min", "max"):
-                if bound in spec:
-                    text = str(spec.pop(bound))
-                    value, dim = to_si(text)
-                    if dim != args["dimension"]:
-                        raise ValueError(f"{bound} {text!r} is a {dim}, not a {args['dimension']}")
-                    args[bound], args[f"{bound}_text"] = value, text
-            for key in ("requires", "unless"):
-                if key in spec:
-                    args[key] = re.compile(spec.pop(key), re.IGNORECASE)
-        elif kind is ProbabilityRule:
-            args.update(ProbabilityRule.patterns(spec.pop("keywords")))
-        elif kind is TimestampRule:
-            args.update({k: float(spec.pop(k)) for k in ("tolerance_s", "tolerance_ratio")
-                         if k in spec})
-        elif kind is FormatRule:
-            args["condition"] = spec.pop("condition")
-        if spec:
-            raise ValueError(f"unknown keys {sorted(spec)}")
-        return kind(**args)
-    except (KeyError, IndexError, ValueError, re.error) as e:
-        raise ValueError(f"guardrail rule {rule_id!r}: {e}") from e

@@ -2,15 +2,14 @@
 
 Cost matters (the guardrail runs on every response, and a 4,096-token output is 16 k characters),
 so: the lowercased text is scanned once by one regex whose unit alternation is all literals
-(sre's fast path); units are converted with factors pint computed at load time; sentence and
-clause windows and object mentions are looked up only around quantities a rule could reject,
-with mentions cached per sentence.
+grouped by first character (sre's fast path; object spellings are compiled the same way); units
+are converted with factors pint computed at load time; sentence and clause windows and object
+mentions are looked up only around quantities a rule could reject, mentions once per sentence.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import pint
@@ -24,6 +23,7 @@ _CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although
                            r"since|so|then)\s")
 # The thing compared with is not the thing measured: "4 m tall compared with the shelving".
 _COMPARED = re.compile(r"(?:compared (?:with|to)|than|relative to|versus|vs\.?)\s+(?:the\s+|an?\s+)?$")
+_COMPARISON_WORDS = ("compared", "than", "relative", "versus", "vs")
 _WINDOW = 400  # no sentence is longer; bounds every look-around
 
 
@@ -62,19 +62,26 @@ class Mention(NamedTuple):
     compared: bool  # the object is what something is compared with
 
 
-def _alternation(patterns: list[str]) -> str:
-    """Group alternatives by first letter, which makes sre test ~1 branch per word instead of
-    all of them; falls back to a flat list when some pattern does not start with a letter."""
-    if not all(p[:1].isalpha() and p[1:2] not in ("?", "*", "+", "{") for p in patterns):
-        return "|".join(patterns)
+def _alternation(literals: list[str], escape=re.escape) -> str:
+    """Literals grouped by first character, so sre tests ~1 branch per position instead of all
+    of them; order within a group is kept, so earlier (longer) literals still win."""
     buckets: dict[str, list[str]] = {}
-    for p in patterns:
-        buckets.setdefault(p[0], []).append(p[1:])
-    return "|".join(f"{c}(?:{'|'.join(rest)})" for c, rest in buckets.items())
+    for lit in literals:
+        buckets.setdefault(lit[0], []).append(escape(lit[1:]))
+    return "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in buckets.items())
+
+
+def _normalized(spelling: str) -> str:
+    """'End-Effector' -> 'end effector': how object spellings are compared."""
+    return " ".join(re.split(r"[\s\-]+", spelling.lower().strip()))
+
+
+def _phrase_pattern(text: str) -> str:
+    return r"[\s\-]".join(re.escape(w) for w in text.split(" "))
 
 
 class Scanner:
-    """Compiled from the rule file's `units` and `objects` sections (matched in lower case)."""
+    """Compiled from the rule file's `units` and `objects` sections."""
 
     def __init__(self, units: dict[str, Any], objects: dict[str, list[str]]):
         self.units: dict[str, UnitSpec] = {}
@@ -85,24 +92,25 @@ class Scanner:
                 self.units[spelling.lower()] = UnitSpec(
                     *to_si(spec["unit"]), near=re.compile(spec["near"]),
                     unless=re.compile(spec.get("unless", "(?!)")), otherwise=to_si(spec["otherwise"]))
-        alts = "|".join(re.escape(s) for s in sorted(self.units, key=len, reverse=True))
+        alts = _alternation(sorted(self.units, key=len, reverse=True))
         # A number with a unit or an m:ss clock; bare numbers fail inside the regex, which is
         # far cheaper than in Python. [0-9] scans faster than \d (no Unicode categories).
         self._number_re = re.compile(
             r"([0-9]+(?:,[0-9]{3})*(?:\.[0-9]+)?)"
             rf"(?:((?::[0-9][0-9]){{1,2}}(?:\.[0-9]+)?)|[ \u00a0]?-?({alts})(?![a-z0-9²^/]))")
+        # Object spellings are words or phrases; "-s" and "-es" plurals come for free. The first
+        # class to list a spelling owns it.
         self.object_classes = tuple(objects)
-        bad = [p for ps in objects.values() for p in ps if p != p.lower()]
-        if bad:
-            raise ValueError(f"object patterns are matched in lower case; got {bad}")
-        self._object_patterns = [(cls, re.compile(rf"(?:{'|'.join(ps)})"))
-                                 for cls, ps in objects.items()]
+        self._classes: dict[str, str] = {}
+        for cls, spellings in objects.items():
+            for spelling in spellings:
+                base = _normalized(spelling)
+                for form in (base, base + "s", base + "es"):
+                    self._classes.setdefault(form, cls)
+        bases = sorted({_normalized(sp) for sps in objects.values() for sp in sps},
+                       key=len, reverse=True)
         self._object_re = re.compile(
-            rf"(?<!\w)(?:{_alternation([p for ps in objects.values() for p in ps])})\b")
-        self.classify = lru_cache(maxsize=4096)(self._classify)
-
-    def _classify(self, words: str) -> str:
-        return next(cls for cls, pattern in self._object_patterns if pattern.fullmatch(words))
+            rf"(?<![a-z0-9])(?:{_alternation(bases, escape=_phrase_pattern)})(?:e?s)?(?![a-z0-9])")
 
     def quantities(self, low: str) -> list[Quantity]:
         out: list[Quantity] = []
@@ -132,9 +140,15 @@ class Scanner:
         return out
 
     def mentions(self, low: str, start: int, end: int) -> list[Mention]:
-        return [Mention(m.start(), self.classify(m.group()), m.group(),
-                        _COMPARED.search(low, max(0, m.start() - 20), m.start()) is not None)
-                for m in self._object_re.finditer(low, start, end)]
+        """Object mentions in low[start:end], in order; a phrase hides the words inside it
+        ("reach truck" is a forklift, not a truck)."""
+        found = [(m.start(), m.group()) for m in self._object_re.finditer(low, start, end)]
+        window = low[start:end]
+        comparing = any(w in window for w in _COMPARISON_WORDS)
+        classes = self._classes
+        return [Mention(at, classes.get(words) or classes[_normalized(words)], words, comparing and
+                        _COMPARED.search(low, max(0, at - 20), at) is not None)
+                for at, words in found]
 
 
 def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -163,12 +177,21 @@ class ScannedText:
         self.quantities = scanner.quantities(self.text)
         self._sentences: dict[int, tuple[int, int]] = {}
         self._mentions: dict[int, list[Mention]] = {}
+        self._searches: dict[tuple[re.Pattern[str], int], bool] = {}
 
     def sentence(self, q: Quantity) -> tuple[int, int]:
         bounds = self._sentences.get(q.start)
         if bounds is None:
             bounds = self._sentences[q.start] = sentence_bounds(self.text, q.start, q.end)
         return bounds
+
+    def sentence_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
+        """Whether the quantity's sentence matches; cached, as many rules ask about one sentence."""
+        s, e = self.sentence(q)
+        found = self._searches.get((pattern, s))
+        if found is None:
+            found = self._searches[(pattern, s)] = pattern.search(self.text, s, e) is not None
+        return found
 
     def clause(self, q: Quantity) -> tuple[int, int]:
         s, e = self.sentence(q)
@@ -182,15 +205,14 @@ class ScannedText:
         else the sentence's, else the last one mentioned shortly before (a pronoun's referent).
         Objects something is compared with do not count."""
         s, e = self.sentence(q)
-        in_sentence = self._mentions.get(s)
-        if in_sentence is None:
-            in_sentence = self._mentions[s] = self._scanner.mentions(self.text, s, e)
-        in_sentence = [m for m in in_sentence if not m.compared]
-        found = in_sentence
-        if len({m.cls for m in in_sentence}) > 1:  # only then can the clause narrow it down
+        found = self._mentions.get(s)
+        if found is None:
+            found = self._mentions[s] = [
+                m for m in self._scanner.mentions(self.text, s, e) if not m.compared]
+        if len({m.cls for m in found}) > 1:  # only then can the clause narrow it down
             cs, ce = self.clause(q)
-            found = [m for m in in_sentence if cs <= m.pos < ce] or in_sentence
-        if not found:
+            found = [m for m in found if cs <= m.pos < ce] or found
+        elif not found:
             found = self._scanner.mentions(self.text, max(0, s - _WINDOW // 2), s)[-1:]
         first: dict[str, str] = {}
         for m in found:

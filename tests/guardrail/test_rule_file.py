@@ -10,10 +10,12 @@ from app.reasoning import parse_reasoning
 
 MINIMAL = """
 units: {knots: knot, kn: knot, m: m}
-objects: {boat: ['boats?', 'ships?']}
+objects: {boat: [Boat, ship], dinghy: [rubber dinghy]}
 rules:
   - {id: speed.boat, type: quantity, dimension: speed, objects: [boat], max: 60 knot,
      severity: critical, message: "{object} at {value} (max {limit})"}
+  - {id: speed.dinghy, type: quantity, dimension: speed, objects: [dinghy], max: 40 knot,
+     severity: warning, message: "{object} at {value} (max {limit})"}
 """
 
 
@@ -25,11 +27,13 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_custom_file_replaces_the_shipped_rules(tmp_path):
     guardrail = Guardrail.from_yaml(_write(tmp_path, MINIMAL))
-    assert guardrail.rule_ids == ["speed.boat"]
-    result = guardrail.check(parse_reasoning("<think>The boat sails at 90 knots.</think>"),
-                             GuardrailContext())
+    assert guardrail.rule_ids == ["speed.boat", "speed.dinghy"]
+    text = ("<think>The Boats sail at 90 knots. Ships, in fact. The rubber-dinghy does 50 kn, "
+            "the ships 50 kn.</think>")
+    result = guardrail.check(parse_reasoning(text), GuardrailContext())
     assert [(f.rule_id, f.message) for f in result.findings] == [
-        ("speed.boat", "boat at 90 knots (max 60 knot)")]
+        ("speed.boat", "boats at 90 knots (max 60 knot)"),
+        ("speed.dinghy", "rubber-dinghy at 50 kn (max 40 knot)")]
 
 
 def test_shipped_rules_cover_every_rule_type():
@@ -48,6 +52,7 @@ def test_shipped_rules_cover_every_rule_type():
     ("{id: x, type: format, condition: no_answer, severity: info, message: m, colour: red}",
      "unknown keys"),
     ("{id: x, type: format, condition: no_answer, severity: info, message: '{speed}'}", "speed"),
+    ("{id: x, type: format, condition: late_answer, severity: info, message: m}", "condition"),
 ])
 def test_rule_errors_name_the_rule(tmp_path, rule, error):
     path = _write(tmp_path, f"objects: {{boat: ['boats?']}}\nrules:\n  - {rule}\n")
@@ -56,9 +61,7 @@ def test_rule_errors_name_the_rule(tmp_path, rule, error):
     assert error in str(info.value)
 
 
-def test_duplicate_ids_and_upper_case_objects_are_refused(tmp_path):
+def test_duplicate_ids_are_refused(tmp_path):
     dup = "rules:\n" + "  - {id: x, type: format, condition: no_answer, severity: info, message: m}\n" * 2
     with pytest.raises(ValueError, match="unique ids"):
         Guardrail.from_yaml(_write(tmp_path, dup))
-    with pytest.raises(ValueError, match="lower case"):
-        Guardrail.from_yaml(_write(tmp_path, "objects: {car: ['Cars?']}\n"))
