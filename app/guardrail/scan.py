@@ -23,6 +23,7 @@ _CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although
                            r"since|so|then)\s")
 # The thing compared with is not the thing measured: "4 m tall compared with the shelving".
 _COMPARED = re.compile(r"(?:compared (?:with|to)|than|relative to|versus|vs\.?)\s+(?:the\s+|an?\s+)?$")
+_PRONOUN = re.compile(r"\b(?:it|its|they|their|them|he|his|she|her)\b")
 _COMPARISON_WORDS = ("compared", "than", "relative", "versus", "vs")
 _WINDOW = 400  # no sentence is longer; bounds every look-around
 
@@ -202,8 +203,8 @@ class ScannedText:
 
     def subjects(self, q: Quantity) -> dict[str, str]:
         """Object classes the quantity may be about, each with its first mention: the clause's,
-        else the sentence's, else the last one mentioned shortly before (a pronoun's referent).
-        Objects something is compared with do not count."""
+        else the sentence's, else, if the sentence has a pronoun, the last one mentioned shortly
+        before in the paragraph. Objects something is compared with do not count."""
         s, e = self.sentence(q)
         found = self._mentions.get(s)
         if found is None:
@@ -212,8 +213,10 @@ class ScannedText:
         if len({m.cls for m in found}) > 1:  # only then can the clause narrow it down
             cs, ce = self.clause(q)
             found = [m for m in found if cs <= m.pos < ce] or found
-        elif not found:
-            found = self._scanner.mentions(self.text, max(0, s - _WINDOW // 2), s)[-1:]
+        elif not found and _PRONOUN.search(self.text, s, e):
+            # "It accelerates to 500 km/h": the referent is the last object of the paragraph.
+            lo = max(0, s - _WINDOW // 2, self.text.rfind("\n\n", 0, s) + 2)
+            found = self._scanner.mentions(self.text, lo, s)[-1:]
         first: dict[str, str] = {}
         for m in found:
             first.setdefault(m.cls, m.words)

@@ -68,3 +68,12 @@ def test_streamed_output_gets_the_same_verdict(guardrail, case):
     parser.finish(truncated=ctx.truncated)
     streamed = guardrail.check(parser.result, ctx)
     assert streamed == guardrail.check(parse_reasoning(text, ctx.truncated), ctx)
+
+
+def test_plausible_outputs_concatenated_still_pass(guardrail):
+    # One long output: look-arounds must not reach from one paragraph into the next.
+    plausible = [c for c in CASES if c["label"] == "plausible"]
+    body = "\n\n".join(parse_reasoning(c["output"]).reasoning or "" for c in plausible)
+    text = f"<think>\n{body}\n</think>\n\n<answer>\nB\n</answer>"
+    longest = max(c["duration_s"] for c in plausible)
+    assert guardrail.check(parse_reasoning(text), GuardrailContext(longest)).findings == []

@@ -45,6 +45,8 @@ CASES = [
     ("The worker walks at 5 km/h and the forklift passes at 20 km/h.", {}, []),
     ("The pedestrian is at the curb, and the car approaches at 50 km/h.", {}, []),
     ("The ego vehicle keeps its lane. It accelerates to 500 km/h.", {}, ["speed.car"]),
+    ("The keeper dives.\n\nThe serve is hit at around 210 km/h.", {}, []),  # no pronoun
+    ("The keeper dives.\n\nIt flies at around 210 km/h.", {}, []),  # another paragraph
     # accelerations, and "g" as gravity or grams
     ("The car performs an emergency stop at 0.8 g.", {}, []),
     ("The car decelerates at 45 m/s² until it stops.", {}, ["accel.car"]),
