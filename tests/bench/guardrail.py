@@ -110,6 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"precision: {precision:.3f}  recall: {recall:.3f}  {counts}")
     for note in notes if args.verbose else []:
         print("  " + note)
+    typical = []
+    for case in cases:
+        ctx, parsed = context_of(case), parse_reasoning(case["output"])
+        t0 = time.perf_counter()
+        for _ in range(20):
+            guardrail.check(parsed, ctx)
+        typical.append((time.perf_counter() - t0) / 20 * 1e6)
+    print(f"labelled outputs ({statistics.fmean(len(c['output']) for c in cases):.0f} chars on "
+          f"average): mean {statistics.fmean(typical):.0f} µs per check")
     for kind in ("realistic", "dense"):
         text = long_output(kind, args.tokens, cases)
         # The labelled clips run up to 12 s, so their moments are checked against that.
