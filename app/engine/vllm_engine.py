@@ -53,12 +53,6 @@ def engine_args(settings: Settings) -> dict:
         limit_mm_per_prompt={"video": settings.limit_videos_per_prompt,
                              "image": settings.limit_images_per_prompt},
     )
-    try:  # Compact JSON: free whitespace lets a weak or fine-tuned model pad to max_tokens.
-        from vllm.config import StructuredOutputsConfig
-
-        kw["structured_outputs_config"] = StructuredOutputsConfig(disable_any_whitespace=True)
-    except ImportError:
-        pass
     if settings.max_num_seqs:
         kw["max_num_seqs"] = settings.max_num_seqs
     declared = checkpoint_quantization(settings.model)

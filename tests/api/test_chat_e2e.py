@@ -99,10 +99,15 @@ def test_json_schema_response_format(client):
         model=SERVED_NAME, max_tokens=60, temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "mc", "schema": schema}},
         messages=[{"role": "user", "content": "Answer A or B as JSON"}])
-    # Random weights can only produce schema-valid JSON if structured outputs really applied.
-    content = r.choices[0].message.content
-    assert r.choices[0].finish_reason == "stop", repr(content)
-    assert json.loads(content)["answer"] in ("A", "B")
+    # Random weights produce schema-shaped JSON only if structured outputs really applied.
+    # (They may pad with the whitespace JSON allows until max_tokens: compare without it.)
+    choice = r.choices[0]
+    if choice.finish_reason == "stop":
+        assert json.loads(choice.message.content)["answer"] in ("A", "B")
+    else:
+        compact = "".join(choice.message.content.split())
+        assert len(compact) >= 2
+        assert any(full.startswith(compact) for full in ('{"answer":"A"}', '{"answer":"B"}'))
 
 
 @pytest.mark.parametrize("body,status,param", [
