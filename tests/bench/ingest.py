@@ -1,0 +1,269 @@
+"""Video ingestion figures: our ingestion against its peers and against two decode floors.
+
+    python tests/bench/ingest.py [--rounds 3] [--runs 3] [--clips all|1080p] [--json OUT]
+
+Clips: a 5 s 1080p30 H.264 clip this script encodes once (x264 defaults, B-frames on; the
+frames are the first 150 of ../shared/media's real dashcam clip, upscaled) and the clips in
+../shared/media. Each method runs in its own process (so peak RSS is its own), `rounds` times
+interleaved with the others, `runs` timed calls per process; we keep the best wall time and
+the best CPU time (user + system, all threads: on a shared machine CPU time is the steadier
+figure). Methods, all at Cosmos settings (fps 4, total_pixels 6,422,528) where they sample:
+  ours        app.ingest pipeline: probe, plan, decode, scale (what the server runs per miss)
+  hit         a VideoIngestor cache hit for the same clip and options
+  qwen        qwen-vl-utils 0.0.14 fetch_video (decord reader), the reference
+  vllm        vLLM's Qwen2.5-VL video loader (opencv, fps 4) + its resize_video to our size
+  plain       a plain PyAV loop: decode everything, convert the kept frames at target size
+  pyav-all    floor: PyAV decoding every frame, threaded, no conversion
+  ffmpeg      floor: ffmpeg -threads 2 -i CLIP -f null -
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+MEDIA = ROOT.parent / "shared" / "media"
+CACHE = ROOT / ".cache" / "bench"
+METHODS = ("ours", "hit", "qwen", "vllm", "plain", "pyav-all", "ffmpeg")
+FLOORS = ("pyav-all", "ffmpeg")
+
+
+def make_1080p(path: Path) -> Path:
+    import av
+
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.mp4")
+    with av.open(str(MEDIA / "drv_transfer1_av_rgb_dusk_9s.mp4")) as src, \
+            av.open(str(tmp), "w") as out:
+        stream = out.add_stream("libx264", rate=30)  # x264 defaults: preset medium, B-frames
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 150:
+                break
+            big = frame.reformat(1920, 1080, "yuv420p", interpolation="BICUBIC")
+            big.pts, big.time_base = i, Fraction(1, 30)
+            for packet in stream.encode(big):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    tmp.rename(path)
+    return path
+
+
+# --- workers: each runs in a fresh process and prints one JSON line -------------------------
+
+def _cpu(who=resource.RUSAGE_SELF) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def _status_mb(field: str) -> float:
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec from the parent.
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _target(path: str) -> tuple[int, int, list[int]]:
+    """Our plan's size and frame indices, for the loops that need them."""
+    from app.ingest.probe import probe
+    from app.ingest.sampling import make_plan
+    from app.ingest.types import VideoOptions
+
+    p = probe(path, deadline=time.monotonic() + 60)
+    plan = make_plan(p.seconds(p.frame_pts), p.fps, p.height, p.width, VideoOptions())
+    p.close()
+    return plan.height, plan.width, plan.indices.tolist()
+
+
+def worker(method: str, path: str, runs: int) -> dict:
+    import numpy as np
+
+    fn, who = None, resource.RUSAGE_SELF
+    if method == "ours":
+        from app.config import Settings
+        from app.ingest.pipeline import ingest
+        from app.ingest.types import VideoOptions
+
+        settings = Settings()
+
+        def fn():
+            return ingest(path, VideoOptions(), settings).frames.shape
+    elif method == "hit":
+        return _hit(path, runs)
+    elif method == "qwen":
+        os.environ["FORCE_QWENVL_VIDEO_READER"] = "decord"
+        from qwen_vl_utils.vision_process import fetch_video
+
+        ele = {"video": path, "fps": 4.0, "total_pixels": 6_422_528,
+               "min_pixels": 128 * 784, "max_pixels": 768 * 784}
+
+        def fn():
+            v = fetch_video(ele)
+            return (v.shape[0], v.shape[2], v.shape[3], v.shape[1])
+    elif method == "vllm":
+        from vllm.multimodal.video import Qwen2VLVideoBackend, resize_video
+
+        data = Path(path).read_bytes()
+        h, w, _ = _target(path)
+
+        def fn():
+            frames, _ = Qwen2VLVideoBackend.load_bytes(data, fps=4)
+            return resize_video(np.asarray(frames), (h, w)).shape
+    elif method in ("plain", "pyav-all"):
+        import av
+
+        h, w, indices = _target(path)
+        keep = set(indices)
+
+        def fn():
+            out = []
+            with av.open(path) as c:
+                s = c.streams.video[0]
+                s.thread_type = "AUTO"
+                for i, frame in enumerate(c.decode(s)):
+                    if method == "plain" and i in keep:
+                        out.append(frame.to_ndarray(width=w, height=h, format="rgb24",
+                                                    interpolation="BICUBIC"))
+            return (len(out), h, w, 3) if method == "plain" else (i + 1,)
+    elif method == "ffmpeg":
+        who = resource.RUSAGE_CHILDREN
+        timer = ["/usr/bin/time", "-f", "%M"] if Path("/usr/bin/time").exists() else []
+        child_peak = [0.0]
+
+        def fn():
+            proc = subprocess.run([*timer, "ffmpeg", "-v", "error", "-threads", "2", "-i", path,
+                                   "-f", "null", "-"], check=True, capture_output=True,
+                                  text=True)
+            if timer:  # GNU time prints the child's peak RSS (KB) as the last stderr line
+                child_peak[0] = int(proc.stderr.strip().splitlines()[-1]) / 1024
+            return ()
+    base = _status_mb("VmRSS")
+    walls, cpus, shape = [], [], None
+    for _ in range(runs):
+        c0, t0 = _cpu(who), time.perf_counter()
+        shape = fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(_cpu(who) - c0)
+    if method == "ffmpeg":
+        peak, base = child_peak[0], 0.0
+    else:
+        peak = _status_mb("VmHWM")
+    return {"wall": min(walls), "cpu": min(cpus), "peak_mb": peak, "base_mb": base,
+            "shape": list(shape)}
+
+
+def _hit(path: str, runs: int) -> dict:
+    import asyncio
+
+    from app.config import Settings
+    from app.ingest import VideoIngestor
+
+    async def go():
+        ing = VideoIngestor(Settings(allowed_local_media_dirs=(str(Path(path).parent),)))
+        o = ing.options()
+        clip = await ing.video(path, o)
+        walls = []
+        for _ in range(max(runs, 20)):
+            t0 = time.perf_counter()
+            await ing.video(path, o)
+            walls.append(time.perf_counter() - t0)
+        await ing.close()
+        return clip.frames.shape, min(walls)
+
+    shape, best = asyncio.run(go())
+    return {"wall": best, "cpu": best, "peak_mb": 0.0, "base_mb": 0.0, "shape": list(shape)}
+
+
+# --- driver ---------------------------------------------------------------------------------
+
+def run_worker(method: str, clip: Path, runs: int) -> dict | None:
+    cmd = [sys.executable, __file__, "--worker", method, str(clip), "--runs", str(runs)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        print(f"  {method} on {clip.name}: failed ({tail[:120]})", file=sys.stderr)
+        return None
+    return json.loads(lines[-1])
+
+
+def measure(clip: Path, methods, rounds: int, runs: int) -> dict[str, dict]:
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for method in methods:
+            r = run_worker(method, clip, runs)
+            if r is None:
+                continue
+            b = best.setdefault(method, r)
+            for key in ("wall", "cpu", "peak_mb"):
+                b[key] = min(b[key], r[key])
+    return best
+
+
+def table(clip: Path, res: dict[str, dict]) -> str:
+    ours = res.get("ours")
+    shape = ours["shape"] if ours else None
+    frame_mb = (shape[0] * shape[1] * shape[2] * shape[3] / 2**20) if shape else 0
+    lines = [f"### {clip.name}" + (f": {shape[0]} frames of {shape[2]}x{shape[1]}, "
+                                   f"{frame_mb:.1f} MB of frames" if shape else ""),
+             "", "| method | wall s | CPU s | peak RSS MB | output | ours is faster by (wall / CPU) |",
+             "|---|---:|---:|---:|---|---:|"]
+    for method in METHODS:
+        r = res.get(method)
+        if r is None:
+            continue
+        rss = f"{r['peak_mb']:.0f} ({r['peak_mb'] - r['base_mb']:+.0f})" if r["peak_mb"] else "-"
+        ratio = ""
+        if ours and method not in ("ours", "hit"):
+            ratio = f"{r['wall'] / ours['wall']:.2f}x / {r['cpu'] / ours['cpu']:.2f}x"
+        wall = f"{r['wall'] * 1000:.2f} ms" if method == "hit" else f"{r['wall']:.3f}"
+        cpu = "-" if method == "hit" else f"{r['cpu']:.3f}"
+        lines.append(f"| {method} | {wall} | {cpu} | {rss} | {r['shape']} | {ratio} |")
+    if ours and frame_mb:
+        lines.append("")
+        lines.append(f"RSS target for ours: 2 x {frame_mb:.1f} + 150 = {2 * frame_mb + 150:.0f} "
+                     f"MB; measured {ours['peak_mb']:.0f} MB peak "
+                     f"({ours['peak_mb'] - ours['base_mb']:+.0f} MB over the process after "
+                     f"imports).")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--worker", nargs=2, metavar=("METHOD", "CLIP"), help=argparse.SUPPRESS)
+    ap.add_argument("--runs", type=int, default=3, help="timed calls per process")
+    ap.add_argument("--rounds", type=int, default=3, help="processes per method and clip")
+    ap.add_argument("--clips", choices=("all", "1080p"), default="all")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--json", metavar="OUT", help="also write the raw figures here")
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.runs)))
+        return 0
+    clips = [make_1080p(CACHE / "bench_1080p30_x264.mp4")]
+    if args.clips == "all":
+        clips += sorted(p for p in MEDIA.iterdir() if p.suffix in (".mp4", ".mkv", ".webm"))
+    methods = [m for m in args.methods.split(",") if m in METHODS]
+    results = {}
+    for clip in clips:
+        results[clip.name] = measure(clip, methods, args.rounds, args.runs)
+        print(table(clip, results[clip.name]), end="\n\n", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
