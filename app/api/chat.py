@@ -68,7 +68,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
         raw = body.return_raw_text
         if raw is None:  # structured output is returned verbatim, never split on tags
             raw = settings.return_raw_text or wants_json(body)
-        procs = [ChoicePostprocessor(raw, runner) for _ in range(sampling.n)]
+        procs = [ChoicePostprocessor(raw, runner, prepared.reasoning)
+                 for _ in range(sampling.n)]
         if body.stream:
             released = True  # the stream releases its slot when it ends
             gen = _stream(request, body, inp, procs, t0)

@@ -50,11 +50,14 @@ class GuardrailRunner:
 
 
 class ChoicePostprocessor:
-    def __init__(self, raw: bool, runner: GuardrailRunner):
+    def __init__(self, raw: bool, runner: GuardrailRunner, expect_reasoning: bool = True):
+        # Whole and streamed parses must agree on whether untagged leading text may still
+        # turn out to be reasoning (held back) or is the answer (sent at once).
         self.raw = raw
         self.runner = runner
+        self.expect_reasoning = expect_reasoning
         self.text = ""
-        self._stream = StreamingReasoningParser()
+        self._stream = StreamingReasoningParser(expect_reasoning=expect_reasoning)
         self._held: list[str] = []
         self._hold = runner.may_block and not raw
 
@@ -63,7 +66,8 @@ class ChoicePostprocessor:
         if self.raw:
             return Final(None, text, finish_reason, None)
         truncated = finish_reason == "length"
-        parsed = parse_reasoning(text, truncated=truncated)
+        parsed = parse_reasoning(text, truncated=truncated,
+                                 expect_reasoning=self.expect_reasoning)
         metrics.REASONING_PARSE.labels(parsed.outcome).inc()
         report = self.runner.check(parsed, truncated)
         content = parsed.answer

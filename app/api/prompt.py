@@ -30,6 +30,7 @@ class PreparedPrompt:
     videos: list[VideoClip] = field(default_factory=list)
     images: list[Any] = field(default_factory=list)
     question: str = ""  # last user text, for the guardrail's choice extraction
+    reasoning: bool = True  # the reasoning instruction is in the prompt
 
     @property
     def duration_s(self) -> float | None:
@@ -117,7 +118,7 @@ async def prepare_prompt(req: ChatCompletionRequest, settings: Settings, engine:
             f"video_fps, video_total_pixels or video_max_frames, or shorten the video",
             param="messages")
     return PreparedPrompt(prompt=prompt, prompt_tokens=tokens, videos=videos, images=images,
-                          question=question)
+                          question=question, reasoning=reasoning)
 
 
 def sampling_options(req: ChatCompletionRequest, settings: Settings, prompt_tokens: int,
