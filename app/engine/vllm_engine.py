@@ -33,7 +33,10 @@ def checkpoint_quantization(model: str) -> str | None:
 def _on_cpu() -> bool:
     import torch
 
-    return not torch.cuda.is_available()
+    # device_count() asks NVML, which leaves this process fork-safe; is_available() initialises the
+    # CUDA driver, and vLLM's engine-core process, forked from this one, then dies with "Cannot
+    # re-initialize CUDA in forked subprocess" (vLLM 0.26.0, torch 2.11, H100, 2026-11-22).
+    return torch.cuda.device_count() == 0
 
 
 def _prepare_platform(settings: Settings) -> None:
@@ -42,6 +45,11 @@ def _prepare_platform(settings: Settings) -> None:
     if _on_cpu():
         os.environ.setdefault("VLLM_TARGET_DEVICE", "cpu")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(settings.cpu_kv_cache_gib))
+    else:
+        import torch
+
+        if torch.cuda._device_count_nvml() < 0:  # no NVML: counting GPUs initialised CUDA here
+            os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
