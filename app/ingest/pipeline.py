@@ -3,14 +3,17 @@ server) or directly (the `inspect` CLI), so both see exactly the same frames."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 from app.config import Settings
-from app.errors import ContextLengthError, MediaError
+from app.errors import ContextLengthError, CosmosError, MediaError
 from app.ingest.decode import decode
 from app.ingest.probe import Probe, probe
 from app.ingest.sampling import Plan, make_plan
 from app.ingest.types import FACTOR, TEMPORAL_PATCH, VideoClip, VideoOptions
+
+log = logging.getLogger(__name__)
 
 
 def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) -> VideoOptions:
@@ -44,6 +47,17 @@ def check_context(plan: Plan, settings: Settings) -> None:
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
            deadline: float | None = None) -> VideoClip:
     """`source`: a local path or the file's bytes. Raises CosmosError subclasses only."""
+    try:
+        return _ingest(source, options, settings, deadline)
+    except CosmosError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a file that trips FFmpeg/PyAV is still a bad file
+        log.exception("unexpected error ingesting a video")
+        raise MediaError(f"the video could not be decoded ({type(exc).__name__})") from exc
+
+
+def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
+            deadline: float | None) -> VideoClip:
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + settings.video_decode_timeout_s

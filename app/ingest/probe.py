@@ -50,6 +50,11 @@ class Probe:
         self.container.close()
 
 
+def _reason(exc: Exception) -> str:
+    # FFmpeg's message without the file name and log tail PyAV appends (server paths).
+    return getattr(exc, "strerror", None) or type(exc).__name__
+
+
 def choose_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
     # Cover art is stored as a one-frame "video" stream; it is never the video.
     videos = [s for s in container.streams.video if not s.disposition & Disposition.attached_pic]
@@ -79,13 +84,15 @@ def probe(source: str | bytes, deadline: float) -> Probe:
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise MediaError(f"not a readable video file ({exc})") from exc
+        raise MediaError(f"not a readable video file ({_reason(exc)})") from exc
     try:
         stream = choose_stream(container)
         for other in container.streams:
             if other is not stream:
                 other.discard = Discard.all  # audio, subtitles, data: never parsed
         cc = stream.codec_context
+        if cc is None:
+            raise MediaError("no decoder for this video's codec")
         if cc.width * cc.height > MAX_FRAME_PIXELS:
             raise MediaError(f"video frames are {cc.width}x{cc.height}; the limit is "
                              f"{MAX_FRAME_PIXELS} pixels per frame")
@@ -118,7 +125,7 @@ def probe(source: str | bytes, deadline: float) -> Probe:
                      width=cc.width, height=cc.height)
     except av.FFmpegError as exc:
         container.close()
-        raise MediaError(f"not a readable video file ({exc})") from exc
+        raise MediaError(f"not a readable video file ({_reason(exc)})") from exc
     except BaseException:
         container.close()
         raise
