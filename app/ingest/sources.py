@@ -34,7 +34,8 @@ class Media:
     fetch_s: float
     data: bytes | None = None  # fetched or percent-decoded bytes
     path: str | None = None  # a permitted local file
-    base64: str | None = None  # a data: URL's payload, decoded only when it must be
+    base64: str | None = None  # a data: URL, its payload decoded only when it must be
+    base64_start: int = 0
 
     def load(self, max_bytes: int, limit_name: str) -> str | bytes:
         """The path or the bytes; may be slow (base64), so call it off the event loop."""
@@ -42,11 +43,12 @@ class Media:
             return self.path
         if self.data is not None:
             return self.data
+        payload = (self.base64 or "")[self.base64_start:]
         try:
-            data = base64.b64decode(self.base64 or "", validate=True)
+            data = base64.b64decode(payload, validate=True)
         except (binascii.Error, ValueError):
             try:  # some clients wrap base64 in lines; nothing else outside the alphabet is ok
-                data = base64.b64decode(_SPACE.sub("", self.base64 or ""), validate=True)
+                data = base64.b64decode(_SPACE.sub("", payload), validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise InvalidRequestError(f"data: URL has invalid base64 ({exc})",
                                           code="invalid_media") from exc
@@ -71,21 +73,21 @@ async def _sha256(data: bytes) -> str:
 
 
 async def _data_url(url: str, max_bytes: int, limit_name: str) -> Media:
-    header, sep, payload = url[5:].partition(",")
-    if not sep:
+    comma = url.find(",")
+    if comma < 0:
         raise InvalidRequestError("malformed data: URL (no comma)", code="invalid_media")
-    if not header.endswith(";base64"):
-        data = urllib.parse.unquote_to_bytes(payload)
+    if not url[5:comma].endswith(";base64"):
+        data = urllib.parse.unquote_to_bytes(url[comma + 1:])
         if len(data) > max_bytes:
             raise _too_large(len(data), max_bytes, limit_name)
         return Media("data:" + await _sha256(data), len(data), "data", 0.0, data=data)
-    size = len(payload) * 3 // 4
+    size = (len(url) - comma - 1) * 3 // 4
     if size > max_bytes + 3:
         raise _too_large(size, max_bytes, limit_name)
-    # Keyed by the base64 text itself: a cache hit then costs one hash (1.5 ms for 2.6 MB)
-    # instead of a decode (10 ms) plus a hash.
-    key = "b64:" + await _sha256(payload.encode("ascii", "replace"))
-    return Media(key, size, "data", 0.0, base64=payload)
+    # Keyed by the URL text itself (one copy and one hash: 1.6 ms for 2.6 MB), so a cache hit
+    # skips the base64 decode (10 ms); the payload is cut out and decoded only on a miss.
+    key = "b64:" + await _sha256(url.encode("ascii", "replace"))
+    return Media(key, size, "data", 0.0, base64=url, base64_start=comma + 1)
 
 
 class Sources:
@@ -111,9 +113,10 @@ class Sources:
         return path
 
     async def resolve(self, url: str, *, max_bytes: int, limit_name: str) -> Media:
-        if not isinstance(url, str) or not url.strip():
+        if not isinstance(url, str) or not url or url.isspace():
             raise InvalidRequestError("the media URL is empty", code="invalid_media")
-        url = url.strip()
+        if url[0].isspace() or url[-1].isspace():  # strip() copies: megabytes for data: URLs
+            url = url.strip()
         match = _SCHEME.match(url[:40])
         scheme = match.group(1).lower() if match else ""
         started = time.perf_counter()
