@@ -121,7 +121,9 @@ class Sources:
         scheme = match.group(1).lower() if match else ""
         started = time.perf_counter()
         if scheme == "data":
-            return await _data_url(url, max_bytes, limit_name)
+            media = await _data_url(url, max_bytes, limit_name)
+            metrics.FETCH_BYTES.labels("data").inc(media.size)
+            return media
         if scheme in ("http", "https"):
             data = await self.http.fetch(url, max_bytes, limit_name)
             fetch_s = time.perf_counter() - started
@@ -135,6 +137,7 @@ class Sources:
                 raise _too_large(st.st_size, max_bytes, limit_name)
             # Identity without reading the file: a changed file changes size or mtime.
             key = f"file:{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+            metrics.FETCH_BYTES.labels("file").inc(st.st_size)
             return Media(key, st.st_size, "file", time.perf_counter() - started, path=str(path))
         raise InvalidRequestError(f"unsupported media URL scheme {scheme!r}: send a data: URL, "
                                   f"an http(s) URL, or a file:// URL or path under an allowed "
