@@ -135,7 +135,8 @@ def make_tails(clip: str, n: int, out: str) -> None:
             key.append(int(p.is_keyframe))
             variant.append(v)
         oc.close()
-        print(f"variant {v}: {len(pk)} packets, {sum(s for s, vv in zip(sizes, variant) if vv == v)} B",
+        if v % 16 == 15:
+            print(f"variant {v}: {len(pk)} packets, {sum(s for s, vv in zip(sizes, variant) if vv == v)} B",
               flush=True)
     np.savez(out, blob=np.frombuffer(b"".join(blobs), dtype=np.uint8), size=np.array(sizes),
              pts=np.array(pts), dts=np.array(dts), key=np.array(key), variant=np.array(variant),
@@ -495,13 +496,29 @@ def server_cmd(kind: str, a: argparse.Namespace, quant: str, port: int) -> list[
     if quant != "none":
         common += ["--quantization", quant]
     if kind == "ours":
-        return [py, "-m", "app", "serve", *common, "--video-cache-bytes", "0",
-                *shlex.split(a.ours_args)]
+        launcher = ["-m", "app"]
+        if a.ours_usage_context:  # A/B of the engine's usage context (vLLM's batch-size defaults)
+            launcher = ["-c", _USAGE_CONTEXT_LAUNCHER.replace("CTX", a.ours_usage_context)]
+        return [py, *launcher, "serve", *common, "--video-cache-bytes", "0", *shlex.split(a.ours_args)]
     trust = ["--trust-request-mm-kwargs"] if _vllm_gates_request_mm_kwargs() else []
     return [py, "-m", "vllm.entrypoints.openai.api_server", *common, "--seed", "0",
             "--media-io-kwargs", json.dumps({"video": {"fps": 4, "num_frames": -1}}),
             "--limit-mm-per-prompt", json.dumps({"video": 1, "image": 8}), *trust,
             *shlex.split(a.vllm_args)]
+
+
+_USAGE_CONTEXT_LAUNCHER = """
+import sys
+import vllm.v1.engine.async_llm as m
+from vllm.usage.usage_lib import UsageContext
+_orig = m.AsyncLLM.from_engine_args.__func__
+def _fea(cls, engine_args, *a, **k):
+    k["usage_context"] = UsageContext["CTX"]
+    return _orig(cls, engine_args, *a, **k)
+m.AsyncLLM.from_engine_args = classmethod(_fea)
+from app.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def _vllm_gates_request_mm_kwargs() -> bool:
@@ -725,9 +742,13 @@ def micro(a: argparse.Namespace, res: Results, what: str, timeout: int) -> None:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    deadline = T0 + a.deadline_s
+    deadline = min(T0 + a.deadline_s, a.deadline_at or math.inf)
     res = Results(Path(a.out))
     log(f"gpu: {res.data['gpu']}; vllm {res.data['vllm']}; host {res.data['host']}")
+    if not Path(a.tails).exists():
+        t = time.time()
+        make_tails(a.clip, N_VARIANTS, a.tails)
+        log(f"made {a.tails} in {time.time() - t:.1f} s")
     clips = Clips(a.clip, a.tails)
     t = time.time()
     for v in range(N_VARIANTS):
@@ -986,12 +1007,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--ours-args", default="", help="extra flags for cosmos-serve serve")
     r.add_argument("--vllm-args", default="", help="extra flags for vllm serve")
     r.add_argument("--ours-env", action="append", default=[], help="KEY=VALUE for our server")
+    r.add_argument("--ours-usage-context", default="",
+                   help="start our server with this vLLM UsageContext (e.g. ENGINE_CONTEXT)")
     r.add_argument("--vllm-env", action="append", default=[], help="KEY=VALUE for vllm serve")
     r.add_argument("--attach", action="append", default=[],
                    help="ours=URL / vllm=URL: measure a server already running (no start/stop)")
     r.add_argument("--text-runs", type=int, default=3)
     r.add_argument("--start-timeout", type=float, default=330)
     r.add_argument("--deadline-s", type=float, default=560, help="stop starting phases after this")
+    r.add_argument("--deadline-at", type=float, default=0, help="the same as an epoch time (0: none)")
     r.add_argument("--decode-bench", action="store_true")
     r.add_argument("--gemv-bench", action="store_true")
 
