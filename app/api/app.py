@@ -26,6 +26,19 @@ log = logging.getLogger(__name__)
 _OPEN_PATHS = ("/health", "/v1/health", "/metrics", "/v1/metrics", "/version", "/v1/version")
 
 
+class Slot:
+    """One admitted request; releasing twice is harmless, so every exit path may release."""
+
+    def __init__(self, limiter: "Limiter"):
+        self._limiter: Limiter | None = limiter
+
+    def release(self) -> None:
+        if self._limiter is not None:
+            self._limiter.in_flight -= 1
+            metrics.REQUESTS_IN_FLIGHT.set(self._limiter.in_flight)
+            self._limiter = None
+
+
 class Limiter:
     """Admission control: beyond `max_concurrent_requests` in flight, answer 429 at once rather
     than queue without bound (the client's retry policy is a better queue than our memory)."""
@@ -34,16 +47,13 @@ class Limiter:
         self.limit = limit
         self.in_flight = 0
 
-    def acquire(self) -> None:
+    def acquire(self) -> Slot:
         if self.in_flight >= self.limit:
             raise OverloadedError(f"server is at its limit of {self.limit} concurrent requests; "
                                   f"retry later")
         self.in_flight += 1
         metrics.REQUESTS_IN_FLIGHT.set(self.in_flight)
-
-    def release(self) -> None:
-        self.in_flight -= 1
-        metrics.REQUESTS_IN_FLIGHT.set(self.in_flight)
+        return Slot(self)
 
 
 def build_engine(settings: Settings) -> Engine:

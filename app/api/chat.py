@@ -10,7 +10,9 @@ import json
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -24,6 +26,9 @@ from app.api.protocol import (ChatCompletion, ChatCompletionChunk, ChatCompletio
 from app.engine.base import EngineInput, TokenLogprob
 from app.errors import CosmosError, EngineError, ModelNotFoundError, NotReadyError
 from app.guardrail import GuardrailContext, extract_choices
+
+if TYPE_CHECKING:  # app.api.app imports this module
+    from app.api.app import Slot
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -53,8 +58,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
                                  f"{settings.model_name!r}", param="model")
     if not engine.ready:
         raise NotReadyError("the model is still loading; retry when /health/ready is 200")
-    state.limiter.acquire()
-    released = False
+    slot = state.limiter.acquire()
     try:
         t0 = time.perf_counter()
         prepared = await prepare_prompt(body, settings, engine, state.ingestor)
@@ -71,15 +75,18 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
         procs = [ChoicePostprocessor(raw, runner, prepared.reasoning)
                  for _ in range(sampling.n)]
         if body.stream:
-            released = True  # the stream releases its slot when it ends
-            gen = _stream(request, body, inp, procs, t0)
+            gen = _stream(request, body, inp, procs, t0, slot)
+            # The stream frees its slot when it ends; a stream dropped before its first chunk
+            # (client gone at once) never runs its `finally`, so collection frees it too.
+            weakref.finalize(gen, slot.release)
+            slot = None
             return StreamingResponse(gen, media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache",
                                               "X-Accel-Buffering": "no"})
         return await _complete(request, body, inp, procs, t0)
     finally:
-        if not released:
-            state.limiter.release()
+        if slot is not None:
+            slot.release()
 
 
 async def _watch_disconnect(request: Request, task: asyncio.Task) -> None:
@@ -147,7 +154,7 @@ def _observe(counts: dict, t0: float, finish: list[str | None]) -> None:
 
 
 async def _stream(request: Request, body: ChatCompletionRequest, inp: EngineInput,
-                  procs: list[ChoicePostprocessor], t0: float) -> AsyncIterator[str]:
+                  procs: list[ChoicePostprocessor], t0: float, slot: Slot) -> AsyncIterator[str]:
     state = request.app.state
     created = int(time.time())
     counts = {"prompt": 0, "completion": 0, "first": None}
@@ -202,4 +209,4 @@ async def _stream(request: Request, body: ChatCompletionRequest, inp: EngineInpu
     finally:
         if not finished:  # client went away (cancelled) or the engine failed mid-stream
             await state.engine.abort(inp.request_id)
-        state.limiter.release()
+        slot.release()
