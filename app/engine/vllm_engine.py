@@ -117,7 +117,12 @@ class VLLMEngine(Engine):
         kw = engine_args(self.settings)
         log.info("starting vLLM engine: %s", kw)
         # Loading takes minutes and blocks: keep it off the event loop so health probes answer.
-        llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**kw))
+        # As an OpenAI server: vLLM then sizes batches as `vllm serve` does (on an H100: 8,192 tokens
+        # per step, 1,024 sequences); the default in-process context gives 2,048 and 128.
+        from vllm.usage.usage_lib import UsageContext
+
+        llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**kw),
+                                      usage_context=UsageContext.OPENAI_API_SERVER)
         tok = llm.get_tokenizer()
         self._tokenizer = await tok if inspect.isawaitable(tok) else tok
         self.max_model_len = llm.model_config.max_model_len
