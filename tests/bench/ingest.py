@@ -258,6 +258,8 @@ def table(clip: Path, res: dict[str, dict]) -> str:
         ratio = ""
         if ours and method not in ("ours", "hit", "hit-data", "burst16"):
             ratio = f"{r['wall'] / ours['wall']:.2f}x / {r['cpu'] / ours['cpu']:.2f}x"
+            if method not in FLOORS and r["shape"][:1] != ours["shape"][:1]:
+                ratio = "n/a: different output"  # e.g. opencv without an AV1 decoder
         hit = method.startswith("hit")
         wall = f"{r['wall'] * 1000:.2f} ms" if hit else f"{r['wall']:.3f}"
         cpu = "-" if hit else f"{r['cpu']:.3f}"
