@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 import urllib.parse
 
 from app.config import Settings
@@ -84,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = opts.build(settings, overrides)
         source, fetch_s = _load(args.video, settings)
-        started = time.perf_counter()
         clip = ingest(source, options, settings)
-        clip.decode_s = time.perf_counter() - started
         clip.fetch_s = fetch_s
     except CosmosError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
