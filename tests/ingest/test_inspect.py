@@ -1,6 +1,7 @@
 """`POST /v1/video/inspect` and `cosmos-serve inspect`: what the model sees, as a report."""
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -87,3 +88,9 @@ def test_cli_errors(clip_dir, capsys):
     assert "not a readable video" in capsys.readouterr().err
     assert main([str(clip_dir / "missing.mp4")]) == 2
     assert main([str(clip_dir / "tiny.mp4"), "--fps", "0"]) == 2
+
+
+def test_cli_data_url(clip_dir, capsys):
+    url = "data:video/mp4;base64," + base64.b64encode((clip_dir / "tiny.mp4").read_bytes()).decode()
+    assert main([url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["num_frames"] == 4
