@@ -73,15 +73,19 @@ def measure(name: str, cmd: list[str], port: int, clips: list[Path]) -> dict:
         for clip in clips:
             url = "data:video/mp4;base64," + base64.b64encode(clip.read_bytes()).decode()
             times, usage = [], None
-            for q in ("What happens?", "Is anything unsafe?", "What is moving?"):
-                t = time.perf_counter()
-                r = client.chat.completions.create(
-                    model="q", max_tokens=16, temperature=0, extra_body={"ignore_eos": True},
-                    messages=[{"role": "user", "content": [
-                        {"type": "video_url", "video_url": {"url": url}},
-                        {"type": "text", "text": q}]}])
-                times.append(time.perf_counter() - t)
-                usage = r.usage
+            try:
+                for q in ("What happens?", "Is anything unsafe?", "What is moving?"):
+                    t = time.perf_counter()
+                    r = client.chat.completions.create(
+                        model="q", max_tokens=16, temperature=0, extra_body={"ignore_eos": True},
+                        messages=[{"role": "user", "content": [
+                            {"type": "video_url", "video_url": {"url": url}},
+                            {"type": "text", "text": q}]}])
+                    times.append(time.perf_counter() - t)
+                    usage = r.usage
+            except Exception as exc:  # noqa: BLE001 - a rejection is a result too
+                per_clip[clip.name] = {"error": str(exc)[:200]}
+                continue
             per_clip[clip.name] = {"prompt_tokens": usage.prompt_tokens,
                                    "first_ms": round(times[0] * 1000),
                                    "repeat_ms": round(statistics.median(times[1:]) * 1000)}
@@ -113,11 +117,14 @@ def main() -> int:
             ("RSS after requests (MB)", ours["rss_after_mb"], peer["rss_after_mb"])]
     for clip in clips:
         o, p = ours["clips"][clip.name], peer["clips"][clip.name]
-        rows += [(f"{clip.name[:22]} tokens", o["prompt_tokens"], p["prompt_tokens"]),
-                 (f"{clip.name[:22]} first ms", o["first_ms"], p["first_ms"]),
-                 (f"{clip.name[:22]} repeat ms", o["repeat_ms"], p["repeat_ms"])]
+        for key, label in (("prompt_tokens", "tokens"), ("first_ms", "first ms"),
+                           ("repeat_ms", "repeat ms")):
+            rows.append((f"{clip.name[:22]} {label}", o.get(key), p.get(key)))
     for label, a, b in rows:
-        print(f"{label:34}{a:>14.0f}{b:>12.0f}{a / b if b else float('nan'):>8.2f}")
+        fa = f"{a:>14.0f}" if a is not None else f"{'error':>14}"
+        fb = f"{b:>12.0f}" if b is not None else f"{'error':>12}"
+        ratio = f"{a / b:>8.2f}" if a is not None and b else f"{'-':>8}"
+        print(f"{label:34}{fa}{fb}{ratio}")
     return 0
 
 
