@@ -215,3 +215,14 @@ def test_dead_engine_fails_liveness_and_stops_the_server():
     live = asyncio.run(go())
     assert stopped and live.status_code == 503
     assert "EngineCore died" in live.json()["error"]
+
+
+def test_untagged_answer_streams_at_once_when_reasoning_is_off():
+    app, _ = make(script="The car stops at the line and waits for the light.")
+    r = run(app, lambda c: c.post("/v1/chat/completions",
+                                  json=body(stream=True, reasoning=False)))
+    pieces = [c["choices"][0]["delta"].get("content") for c in sse(r.text)
+              if c["choices"] and c["choices"][0]["delta"].get("content")]
+    # Word by word, not one block at the end: nothing is held back waiting for a tag.
+    assert len(pieces) > 5
+    assert "".join(pieces) == "The car stops at the line and waits for the light."
