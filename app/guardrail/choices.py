@@ -20,14 +20,14 @@ _ANSWER_LETTER = re.compile(
 # text (scoped case-insensitive groups would cost sre its literal fast path), so the letter's
 # case and the "A car" trap are checked on the original afterwards. The last match wins.
 _LETTER = r"\(?([a-h])\)?(?![\w'])"
-_CONCLUSION = re.compile("(?<![a-z])(?:" + "|".join((
+_CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",
     rf"(?:so|therefore|thus|hence)[,:]?\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:choose|pick|select|go with|settle on|opt for)\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:option|choice)\s+{_LETTER}\s+(?:is|seems|looks)\s+(?:correct|right|best|most)",
     rf"\(?([a-h])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)",
-)) + ")")  # attempts start at word starts only: 2-3x faster
+)) + ")")  # a non-letter, then the phrase: sre skips ahead from one word start to the next
 _ARTICLE = re.compile(r"A\s+[a-z]")
 _CONCLUSION_TAIL = 1000  # conclusions sit in the last sentences; bounds the cost on long outputs
 
@@ -60,10 +60,13 @@ def concluded_letter(reasoning: str | None) -> tuple[str, int, int] | None:
         return None
     found = None
     start = max(0, len(reasoning) - _CONCLUSION_TAIL)
-    for m in _CONCLUSION.finditer(reasoning[start:].lower()):
-        group = next(g for g in range(1, m.re.groups + 1) if m.group(g))
-        at = start + m.start(group)
+    tail = " " + reasoning[start:].lower()  # the space: no letter before the tail's first word
+    m = _CONCLUSION.search(tail)
+    while m is not None:
+        at = start + m.start(m.lastindex) - 1  # one group per phrase: the letter
         letter = reasoning[at]
         if letter.isupper() and not _ARTICLE.match(reasoning, at):
             found = (letter, at, at + 1)
+        # A match's last character may be the next one's non-letter: "(b)so the answer is c".
+        m = _CONCLUSION.search(tail, m.end() - 1)
     return found

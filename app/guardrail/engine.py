@@ -6,6 +6,7 @@ answer). The strongest action among the findings decides the verdict.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,7 +18,8 @@ import yaml
 from app.guardrail.rules import (FORMAT_CONDITIONS, RULE_TYPES, SEVERITIES, Document, Finding,
                                  FormatRule, GuardrailContext, ProbabilityRule, QuantityRule,
                                  QuantityRules, Rule, Severity, TimestampRule)
-from app.guardrail.scan import Scanner, to_si
+from app.guardrail.scan import Scanner, Wanted, to_si
+from app.guardrail.scanned import ScannedText
 from app.reasoning import ParsedOutput
 
 Policy = Literal["off", "annotate", "block"]
@@ -149,12 +151,26 @@ class Guardrail:
     def check(self, parsed: ParsedOutput, context: GuardrailContext | None = None,
               policy: Mapping[str, str] | None = None) -> GuardrailResult:
         actions = self.policy if policy is None else _validated(policy)
-        active = {severity for severity, action in actions.items() if action != "off"}
-        doc = Document(parsed, context or GuardrailContext(), self.scanner,
-                       active.__contains__)
+        active = frozenset(severity for severity, action in actions.items() if action != "off")
+        context = context or GuardrailContext()
         checks = [c for c in self._checks if not isinstance(c, Rule) or c.severity in active]
+        doc = Document(parsed, context, self.scanner, active,
+                       lambda st: _wanted(checks, context, active, st))
         findings = list(dict.fromkeys(f for c in checks for f in c.check(doc)))
         findings.sort(key=lambda f: f.span)
         taken = {actions[f.severity] for f in findings}
         verdict: Verdict = "block" if "block" in taken else "flag" if findings else "pass"
         return GuardrailResult(verdict, findings)
+
+
+def _wanted(checks: list[Rule | QuantityRules], context: GuardrailContext,
+            active: frozenset[str], st: ScannedText) -> Wanted:
+    """The quantities worth building: outside the bounds of some check that reads them."""
+    wanted: dict[str, tuple[float, float]] = {}
+    for c in checks:
+        if type(c).wants is Rule.wants:  # reads no quantities; spares a call per rule
+            continue
+        for dim, (lo, hi) in c.wants(context, active, st).items():
+            old_lo, old_hi = wanted.get(dim, (-math.inf, math.inf))
+            wanted[dim] = (max(lo, old_lo), min(hi, old_hi))
+    return wanted

@@ -1,158 +1,22 @@
 """Rule types of the guardrail, built from the `rules` list of the YAML file.
 
-Every rule sees one `Document` (the parsed output, scanned once, plus the request's context) and
-yields `Finding`s with spans in the raw model text, so a client can highlight them.
+The base types live in base.py and the quantity rules in quantities.py; this module has the
+others and the registry of all of them, by the `type` a rule file names.
 """
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, ClassVar, Iterator, Literal
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, Literal
 
+# The base types and the quantity rules are imported from here too, as before they moved out.
+from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,  # noqa: F401
+                                Rule, Severity, Source)
 from app.guardrail.choices import answer_letter, concluded_letter
-from app.guardrail.scan import Quantity, ScannedText, Scanner
-from app.reasoning import ParsedOutput
-
-Severity = Literal["info", "warning", "critical"]
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
-Source = Literal["reasoning", "answer"]
-
-
-@dataclass(frozen=True)
-class GuardrailContext:
-    """What the server knows about the request beyond the model's text."""
-    duration_s: float | None = None  # the clip's real duration, from ingestion
-    choices: list[str] | None = None  # option letters the question offers
-    truncated: bool = False  # generation stopped at max_tokens
-
-    def with_truncated(self, truncated: bool) -> "GuardrailContext":
-        return replace(self, truncated=truncated)
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule_id: str
-    severity: Severity
-    message: str
-    span: tuple[int, int]  # raw model text offsets
-    source: Source
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rule_id": self.rule_id, "severity": self.severity, "message": self.message,
-                "span": list(self.span), "source": self.source}
-
-
-class Document:
-    def __init__(self, parsed: ParsedOutput, context: GuardrailContext, scanner: Scanner,
-                 active: Callable[[str], bool]):
-        self.parsed, self.context, self.active = parsed, context, active
-        self.fields: list[tuple[Source, ScannedText]] = [
-            (src, ScannedText(text, scanner)) for src, text in
-            (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
-
-    def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:
-        return Finding(rule.id, rule.severity, rule.message.format(**fmt),
-                       self.parsed.raw_span(source, start, end), source)
-
-    def at_end(self, rule: "Rule", **fmt: Any) -> Finding:
-        end = self.parsed.length
-        return Finding(rule.id, rule.severity, rule.message.format(**fmt), (end, end), "answer")
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: Severity
-    message: str
-    type: ClassVar[str]
-
-    def check(self, doc: Document) -> Iterator[Finding]:
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class QuantityRule(Rule):
-    """A bound on one dimension, for some object classes (or any text when `objects` is empty)."""
-    dimension: str = ""
-    objects: frozenset[str] = frozenset()
-    min: float | None = None
-    max: float | None = None
-    min_text: str = ""
-    max_text: str = ""
-    requires: re.Pattern[str] | None = None  # must occur in the sentence
-    unless: re.Pattern[str] | None = None  # must not occur in the sentence
-    type: ClassVar[str] = "quantity"
-
-    def __post_init__(self) -> None:
-        # Open bounds as infinities: `violated` runs for most quantities and must stay cheap.
-        object.__setattr__(self, "lo", -math.inf if self.min is None else self.min)
-        object.__setattr__(self, "hi", math.inf if self.max is None else self.max)
-
-    def violated(self, value: float) -> bool:
-        return not self.lo <= value <= self.hi  # type: ignore[attr-defined]
-
-    def applies(self, st: ScannedText, q: Quantity) -> bool:
-        return ((self.requires is None or st.sentence_has(self.requires, q))
-                and (self.unless is None or not st.sentence_has(self.unless, q)))
-
-    def limit(self, value: float) -> str:
-        return self.max_text if self.max is not None and value > self.max else self.min_text
-
-
-@dataclass(frozen=True)
-class QuantityRules:
-    """All quantity rules at once: one pass over the quantities, and a quantity said about several
-    objects ("the car passes the pedestrian at 40 km/h") is flagged only if it is implausible for
-    each of them that has a bound in that dimension."""
-    rules: tuple[QuantityRule, ...] = ()
-
-    def check(self, doc: Document) -> Iterator[Finding]:
-        plans: dict[str, _Plan] = {}
-        for r in self.rules:
-            if doc.active(r.severity):
-                plans.setdefault(r.dimension, _Plan()).add(r)
-        for source, st in doc.fields:
-            for q in st.quantities:
-                plan = plans.get(q.dimension)
-                # Values inside every bound of their dimension (most) cost one comparison.
-                if plan is None or plan.lo <= q.value <= plan.hi:
-                    continue
-                v, text = q.value, st.raw[q.start:q.end]
-                for r in plan.generic:
-                    if not r.lo <= v <= r.hi and r.applies(st, q):
-                        yield doc.finding(r, source, q.start, q.end, value=text,
-                                          limit=r.limit(v), object="object")
-                violated = [r for r in plan.specific if not r.lo <= v <= r.hi and r.applies(st, q)]
-                if not violated:
-                    continue  # spares the costly part: finding what the quantity is about
-                subjects = st.subjects(q)
-                bad = [c for c in subjects if any(c in r.objects for r in violated)]
-                if bad and not any(r.applies(st, q) for c in subjects if c not in bad
-                                   for r in plan.by_class.get(c, ())):
-                    r = next(r for r in violated if bad[0] in r.objects)
-                    yield doc.finding(r, source, q.start, q.end, value=text,
-                                      limit=r.limit(v), object=subjects[bad[0]])
-
-
-class _Plan:
-    """The active quantity rules of one dimension, arranged for the per-quantity loop."""
-
-    def __init__(self) -> None:
-        self.generic: list[QuantityRule] = []
-        self.specific: list[QuantityRule] = []
-        self.by_class: dict[str, list[QuantityRule]] = {}
-        self.lo, self.hi = -math.inf, math.inf
-
-    def add(self, r: QuantityRule) -> None:
-        (self.specific if r.objects else self.generic).append(r)
-        for cls in r.objects:
-            self.by_class.setdefault(cls, []).append(r)
-        if r.min is not None:
-            self.lo = max(self.lo, r.min)
-        if r.max is not None:
-            self.hi = min(self.hi, r.max)
-
+from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
+from app.guardrail.scan import Wanted
+from app.guardrail.scanned import ScannedText
 
 _NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"
 # "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2"
@@ -161,6 +25,7 @@ _PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?
                 r"value|be|would|will|was|than|~|=|:))*\s*[:=~]?\s*" + _NUMBER)
 # "a 130% chance", "a 1.7 probability", "90 percent likely"
 _PROB_AFTER = re.compile(_NUMBER + r"\s*$")
+_NUMBER_ENDS = frozenset("0123456789%t")
 
 
 @dataclass(frozen=True)
@@ -182,14 +47,21 @@ class ProbabilityRule(Rule):
         for source, st in doc.fields:
             low, seen = st.text, set()
             for word in self.keywords + self._AFTER_ONLY:
+                before = None if word in self._AFTER_ONLY else self.before
                 at = low.find(word)
                 while at >= 0:
-                    found = [] if word in self._AFTER_ONLY else [self.before.match(low, at)]
-                    m = _PROB_AFTER.search(low, max(0, at - 16), at)
-                    # After a number only as "N% chance"; a bare "2 chances" counts no odds.
-                    if m and (m.group(2) or word in ("probability", "likelihood")):
-                        found.append(m)
-                    for m in filter(None, found):
+                    found = [before.match(low, at)] if before else []
+                    # Only a number (or "%", "percent") can end what _PROB_AFTER matches: one
+                    # look at the last non-space character spares most of its searches.
+                    tail = low[max(0, at - 16):at].rstrip()
+                    if tail and tail[-1] in _NUMBER_ENDS:
+                        m = _PROB_AFTER.search(low, max(0, at - 16), at)
+                        # After a number only as "N% chance"; a bare "2 chances" counts no odds.
+                        if m and (m.group(2) or word in ("probability", "likelihood")):
+                            found.append(m)
+                    for m in found:
+                        if m is None:
+                            continue
                         value = float(m.group(1)) / (100 if m.group(2) else 1)
                         if not 0 <= value <= 1 and m.start(1) not in seen:
                             seen.add(m.start(1))
@@ -213,11 +85,20 @@ class TimestampRule(Rule):
     tolerance_ratio: float = 0.05
     type: ClassVar[str] = "timestamp"
 
-    def check(self, doc: Document) -> Iterator[Finding]:
-        duration = doc.context.duration_s
+    def limit(self, context: GuardrailContext) -> float | None:
+        duration = context.duration_s
         if duration is None:
+            return None
+        return duration + max(self.tolerance_s, self.tolerance_ratio * duration)
+
+    def wants(self, context: GuardrailContext, active: frozenset[str], st: ScannedText) -> Wanted:
+        limit = self.limit(context)
+        return {} if limit is None else {"time": (-math.inf, limit)}
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        limit, duration = self.limit(doc.context), doc.context.duration_s
+        if limit is None:
             return
-        limit = duration + max(self.tolerance_s, self.tolerance_ratio * duration)
         for source, st in doc.fields:
             for q in st.quantities:
                 if q.dimension != "time" or q.value <= limit:
@@ -235,7 +116,8 @@ class ChoiceMismatchRule(Rule):
     type: ClassVar[str] = "choice_mismatch"
 
     def check(self, doc: Document) -> Iterator[Finding]:
-        given, concluded = answer_letter(doc.parsed.answer), concluded_letter(doc.parsed.reasoning)
+        given = answer_letter(doc.parsed.answer)
+        concluded = given and concluded_letter(doc.parsed.reasoning)  # no letter: no need
         if given and concluded and given[0] != concluded[0]:
             yield doc.finding(self, "answer", given[1], given[2], answer=given[0],
                               reasoning=concluded[0])

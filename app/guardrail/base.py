@@ -1,0 +1,78 @@
+"""What every rule works with: the request's context, the scanned output, and what a rule returns.
+
+Every rule sees one `Document` (the parsed output, scanned once, plus the request's context) and
+yields `Finding`s with spans in the raw model text, so a client can highlight them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal
+
+from app.guardrail.scan import Scanner, Wanted
+from app.guardrail.scanned import ScannedText
+from app.reasoning import ParsedOutput
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+Source = Literal["reasoning", "answer"]
+
+
+@dataclass(frozen=True)
+class GuardrailContext:
+    """What the server knows about the request beyond the model's text."""
+    duration_s: float | None = None  # the clip's real duration, from ingestion
+    choices: list[str] | None = None  # option letters the question offers
+    truncated: bool = False  # generation stopped at max_tokens
+
+    def with_truncated(self, truncated: bool) -> "GuardrailContext":
+        return replace(self, truncated=truncated)
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    severity: Severity
+    message: str
+    span: tuple[int, int]  # raw model text offsets
+    source: Source
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule_id": self.rule_id, "severity": self.severity, "message": self.message,
+                "span": list(self.span), "source": self.source}
+
+
+class Document:
+    def __init__(self, parsed: ParsedOutput, context: GuardrailContext, scanner: Scanner,
+                 severities: Iterable[str],
+                 wanted: Callable[[ScannedText], Wanted] | None = None):
+        """`severities`: those whose rules run; `wanted`: per field, see `Scanner.quantities`."""
+        self.parsed, self.context = parsed, context
+        self.severities = frozenset(severities)
+        self.active: Callable[[str], bool] = self.severities.__contains__
+        self.fields: list[tuple[Source, ScannedText]] = [
+            (src, ScannedText(text, scanner, wanted)) for src, text in
+            (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
+
+    def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:
+        return Finding(rule.id, rule.severity, rule.message.format(**fmt),
+                       self.parsed.raw_span(source, start, end), source)
+
+    def at_end(self, rule: "Rule", **fmt: Any) -> Finding:
+        end = self.parsed.length
+        return Finding(rule.id, rule.severity, rule.message.format(**fmt), (end, end), "answer")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    message: str
+    type: ClassVar[str]
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    def wants(self, context: GuardrailContext, active: frozenset[str], st: ScannedText) -> Wanted:
+        """Per dimension, the (lo, hi) outside which this rule may flag a quantity of `st`. Only
+        quantities some check wants are built: a check that reads them must say so here."""
+        return {}

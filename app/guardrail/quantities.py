@@ -1,0 +1,151 @@
+"""Quantity rules: bounds on speeds, accelerations, lengths and times, per object class.
+
+All of a rule file's quantity rules run as one check, so each quantity is looked at once, and
+only as far as needed: its value against the bounds of its dimension, then the rules it breaks,
+then (the costly part) what the quantity is about.
+"""
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import ClassVar, FrozenSet, Iterator, List, Optional, Tuple
+
+from app.guardrail.base import Document, Finding, GuardrailContext, Rule
+from app.guardrail.scan import Quantity, Wanted
+from app.guardrail.scanned import ScannedText
+
+
+@dataclass(frozen=True)
+class QuantityRule(Rule):
+    """A bound on one dimension, for some object classes (or any text when `objects` is empty)."""
+    dimension: str = ""
+    objects: frozenset[str] = frozenset()
+    min: float | None = None
+    max: float | None = None
+    min_text: str = ""
+    max_text: str = ""
+    requires: re.Pattern[str] | None = None  # must occur in the sentence
+    unless: re.Pattern[str] | None = None  # must not occur in the sentence
+    type: ClassVar[str] = "quantity"
+
+    def __post_init__(self) -> None:
+        # Open bounds as infinities: `violated` runs for most quantities and must stay cheap.
+        object.__setattr__(self, "lo", -math.inf if self.min is None else self.min)
+        object.__setattr__(self, "hi", math.inf if self.max is None else self.max)
+
+    def violated(self, value: float) -> bool:
+        return not self.lo <= value <= self.hi  # type: ignore[attr-defined]
+
+    def applies(self, st: ScannedText, q: Quantity) -> bool:
+        return ((self.requires is None or st.sentence_has(self.requires, q))
+                and (self.unless is None or not st.sentence_has(self.unless, q)))
+
+    def limit(self, value: float) -> str:
+        return self.max_text if self.max is not None and value > self.max else self.min_text
+
+
+class QuantityRules:
+    """All quantity rules at once: one pass over the quantities, and a quantity said about several
+    objects ("the car passes the pedestrian at 40 km/h") is flagged only if it is implausible for
+    each of them that has a bound in that dimension."""
+
+    def __init__(self, rules: tuple[QuantityRule, ...] = ()):
+        self.rules = rules
+        self._conditional = [r for r in rules if r.requires is not None]
+        self._plans: dict[tuple[frozenset[str], frozenset[str]], dict[str, _Plan]] = {}
+
+    def plans(self, active: frozenset[str], st: ScannedText) -> dict[str, _Plan]:
+        """The active rules by dimension, without those whose `requires` the text lacks: they
+        never apply, and without them most lengths need no look at all ("tall" is rare)."""
+        plans = st.memo.get((self, active))
+        if plans is None:
+            dead = frozenset(r.id for r in self._conditional
+                             if r.severity in active and not st.may_match(r.requires))
+            plans = self._plans.get((active, dead))
+            if plans is None:
+                plans = self._plans[(active, dead)] = {}
+                for r in self.rules:
+                    if r.severity in active and r.id not in dead:
+                        plans.setdefault(r.dimension, _Plan()).add(r)
+            st.memo[(self, active)] = plans
+        return plans
+
+    def wants(self, context: GuardrailContext, active: frozenset[str], st: ScannedText) -> Wanted:
+        return {dim: (plan.lo, plan.hi) for dim, plan in self.plans(active, st).items()}
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        for source, st in doc.fields:
+            plans = self.plans(doc.severities, st)
+            for q in st.quantities:
+                plan = plans.get(q.dimension)
+                # Values inside every bound of their dimension (most) cost one comparison.
+                if plan is None or plan.lo <= q.value <= plan.hi:
+                    continue
+                v = q.value
+                generic, specific, objects = plan.violations(v)
+                for r in generic:
+                    if r.applies(st, q):
+                        yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
+                                          limit=r.limit(v), object="object")
+                if objects is None:  # some rule has requires/unless: ask it
+                    specific = [r for r in specific if r.applies(st, q)]
+                    objects = frozenset(c for r in specific for c in r.objects)
+                # Both spare the costly part: finding what the quantity is about.
+                if not specific or not st.may_mention(objects, q):
+                    continue
+                subjects = st.subjects(q)
+                bad = [c for c in subjects if c in objects]
+                if bad and not any(r.applies(st, q) for c in subjects if c not in bad
+                                   for r in plan.by_class.get(c, ())):
+                    r = next(r for r in specific if bad[0] in r.objects)
+                    yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
+                                      limit=r.limit(v), object=subjects[bad[0]])
+
+
+class _Plan:
+    """The active quantity rules of one dimension, arranged for the per-quantity loop."""
+
+    def __init__(self) -> None:
+        self.generic: list[QuantityRule] = []
+        self.specific: list[QuantityRule] = []
+        self.by_class: dict[str, list[QuantityRule]] = {}
+        self.lo, self.hi = -math.inf, math.inf
+
+    def add(self, r: QuantityRule) -> None:
+        (self.specific if r.objects else self.generic).append(r)
+        for cls in r.objects:
+            self.by_class.setdefault(cls, []).append(r)
+        if r.min is not None:
+            self.lo = max(self.lo, r.min)
+        if r.max is not None:
+            self.hi = min(self.hi, r.max)
+        self._points = sorted({b for r in self.generic + self.specific for b in (r.min, r.max)
+                               if b is not None})
+        self._violations: dict[int, _Violations] = {}
+        self._by_value: dict[float, _Violations] = {}
+
+    def violations(self, v: float) -> _Violations:
+        """The generic and the specific rules whose bounds `v` breaks, and the specific ones'
+        object classes if none of them has requires/unless (else None: ask each). Only the
+        bounds' order matters, so this is worked out once per interval between them (and
+        remembered per value: outputs repeat their numbers)."""
+        found = self._by_value.get(v)
+        if found is not None:
+            return found
+        i = bisect_left(self._points, v)
+        key = 2 * i + (i < len(self._points) and self._points[i] == v)
+        found = self._violations.get(key)
+        if found is None:
+            specific = [r for r in self.specific if not r.lo <= v <= r.hi]
+            found = self._violations[key] = (
+                [r for r in self.generic if not r.lo <= v <= r.hi], specific,
+                None if any(r.requires or r.unless for r in specific)
+                else frozenset(c for r in specific for c in r.objects))
+        if len(self._by_value) < 4096:
+            self._by_value[v] = found
+        return found
+
+
+_Violations = Tuple[List[QuantityRule], List[QuantityRule], Optional[FrozenSet[str]]]
