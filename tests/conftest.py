@@ -53,7 +53,7 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def server(tiny_model: Path, media_dir: Path, tmp_path_factory) -> ServerProcess:
-    from app.dev.demo import wait_ready
+    from app.dev.demo import stop_process, wait_ready
 
     port = free_port()
     upload_dir = tmp_path_factory.mktemp("uploads")
@@ -75,11 +75,7 @@ def server(tiny_model: Path, media_dir: Path, tmp_path_factory) -> ServerProcess
     except Exception as exc:
         pytest.fail(f"server did not start: {exc}\n{log_path.read_text(errors='replace')[-6000:]}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="session")

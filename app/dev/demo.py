@@ -34,6 +34,15 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 900) -> floa
     raise TimeoutError(f"server not ready after {timeout_s:.0f} s")
 
 
+def stop_process(proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    """SIGTERM (the server drains and shuts vLLM down), then SIGKILL if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def serve_command(model_dir: str, port: int, media_dir: Path) -> list[str]:
     return [sys.executable, "-m", "app", "serve", "--model", str(model_dir),
             "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
@@ -86,8 +95,4 @@ def run_demo(clip: str | None, port: int, model_dir: str, question: str) -> int:
         print("[demo] (random tiny weights: the words are noise, the pipeline is real)")
         return 0
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
-from app.dev.demo import wait_ready  # noqa: E402
+from app.dev.demo import stop_process, wait_ready  # noqa: E402
 from app.dev.tiny_model import build_tiny_model  # noqa: E402
 
 MEDIA = REPO.parent / "shared" / "media"
@@ -93,11 +93,7 @@ def measure(name: str, cmd: list[str], port: int, clips: list[Path]) -> dict:
         res["rss_after_mb"] = tree_rss_mb(proc.pid)
         return res
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 def main() -> int:
