@@ -123,3 +123,14 @@ class Settings(BaseSettings):
     def guardrail_policy(self) -> dict[str, Policy]:
         return {"info": self.guardrail_policy_info, "warning": self.guardrail_policy_warning,
                 "critical": self.guardrail_policy_critical}
+
+
+def settings_env_names() -> dict[str, str]:
+    """Every environment name Settings reads, mapped to its field (for deploy tooling)."""
+    names: dict[str, str] = {}
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [f"COSMOS_{field.upper()}"]
+        for choice in choices:
+            names[str(choice)] = field
+    return names

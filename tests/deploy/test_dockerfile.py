@@ -20,9 +20,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pydantic import AliasChoices
 
-from app.config import Settings
+from app.config import Settings, settings_env_names
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"
@@ -97,17 +96,6 @@ def final_env() -> dict[str, str]:
             assert sep, f"use the ENV key=value form: {rest!r}"
             env[key] = value
     return env
-
-
-def settings_env_names() -> dict[str, str]:
-    """Every environment name Settings reads, mapped to its field."""
-    names: dict[str, str] = {}
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [f"COSMOS_{field.upper()}"]
-        for choice in choices:
-            names[str(choice)] = field
-    return names
 
 
 def route(path: str):

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import AliasChoices
 
 import app
-from app.config import Settings
+from app.config import Settings, settings_env_names
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "cosmos-serve"
@@ -28,17 +27,6 @@ TEMPLATES = CHART / "templates"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
-
-
-def settings_env_names() -> dict[str, str]:
-    """Every environment name Settings reads, mapped to its field."""
-    names: dict[str, str] = {}
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        choices = alias.choices if isinstance(alias, AliasChoices) else [f"COSMOS_{field.upper()}"]
-        for choice in choices:
-            names[str(choice)] = field
-    return names
 
 
 def route_endpoint(path: str) -> str:
