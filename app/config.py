@@ -45,11 +45,17 @@ class Settings(BaseSettings):
     kv_cache_dtype: str = "auto"
     tensor_parallel_size: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    kv_cache_memory_bytes: int | None = Field(
+        None, ge=1, description="GPU KV cache per GPU in bytes; set, it replaces the sizing from "
+                                "gpu_memory_utilization (e.g. two servers sharing one GPU).")
     cpu_kv_cache_gib: int = Field(4, ge=1, description="KV cache size on the CPU engine (GiB).")
     max_num_seqs: int | None = Field(None, ge=1)
     enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile (faster start).")
     enable_prefix_caching: bool = True
     load_format: str = Field("auto", description="`dummy` = random weights (benchmarks).")
+    warmup_on_start: bool = Field(
+        True, description="Run one text and one short-video request before /health/ready is 200, "
+                          "so that the first user does not pay kernel and processor start-up.")
     engine_watchdog_interval_s: float = Field(
         5.0, gt=0, description="How often a dead engine is looked for (then the server exits).")
     limit_videos_per_prompt: int = Field(1, ge=0)

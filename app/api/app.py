@@ -18,6 +18,7 @@ from app import __version__, metrics
 from app.api import chat, inspect, routes
 from app.config import Settings
 from app.engine.base import Engine
+from app.engine.warmup import warm_up
 from app.errors import OverloadedError, error_body, install_error_handlers
 from app.guardrail import Guardrail
 from app.ingest import VideoIngestor
@@ -90,6 +91,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         except Exception as exc:  # noqa: BLE001
             log.exception("engine failed to start")
             return fail(app, "engine failed to start", exc)
+        if settings.warmup_on_start:
+            try:
+                took = await warm_up(engine)
+                log.info("engine warmed up in %.1f s", took)
+            except Exception as exc:  # noqa: BLE001 - a failed warm-up only costs the first user
+                log.warning("engine warm-up failed (serving anyway): %s: %s",
+                            type(exc).__name__, exc)
+        app.state.warming = False
         metrics.ENGINE_READY.set(1)
         log.info("engine ready: %s (max_model_len %d)", engine.model_name, engine.max_model_len)
         while True:
@@ -114,6 +123,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.engine_failure = None
+    app.state.warming = True  # until the start-up warm-up is over: /health/ready stays 503
     app.state.on_engine_failure = None
     app.state.ingestor = VideoIngestor(settings)
     app.state.guardrail = _build_guardrail(settings)

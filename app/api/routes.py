@@ -51,6 +51,8 @@ async def ready(request: Request):
     engine = request.app.state.engine
     if not engine.ready:
         return JSONResponse({"status": "loading"}, 503)
+    if request.app.state.warming:
+        return JSONResponse({"status": "warming_up"}, 503)
     try:
         await engine.health()
     except Exception as exc:  # noqa: BLE001 - any engine failure means "not ready"

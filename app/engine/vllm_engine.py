@@ -70,6 +70,8 @@ def engine_args(settings: Settings) -> dict:
         # seeded sampling request with a long video prompt kills its engine ("CPU Generator
         # does not use offset"). Whole-prompt prefill avoids the rewind.
         kw["max_num_batched_tokens"] = settings.max_model_len or 32768
+    elif settings.kv_cache_memory_bytes:
+        kw["kv_cache_memory_bytes"] = settings.kv_cache_memory_bytes
     if settings.max_num_seqs:
         kw["max_num_seqs"] = settings.max_num_seqs
     declared = checkpoint_quantization(settings.model)

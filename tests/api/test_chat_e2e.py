@@ -177,6 +177,13 @@ def test_health_and_nim_paths(server):
         assert httpx.get(server.base_url + path).status_code == 200, path
 
 
+def test_real_engine_warms_up_with_text_and_video_before_ready(server):
+    log = server.log_path.read_text(errors="replace")
+    assert "warm-up failed" not in log
+    warmed, ready = log.find("engine warmed up in"), log.find("engine ready:")
+    assert 0 <= warmed < ready, log[-3000:]
+
+
 def test_image_parts_are_vision_input(client):
     import io
 
