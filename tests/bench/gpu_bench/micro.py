@@ -1,0 +1,181 @@
+"""Micro-benchmarks behind the closing figures: our CPU decode of the clip (threads, parallel decodes,
+NVDEC) and the decoder's batch-1 weight products (the kernels' floor for one stream's decode rate)."""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import time
+
+from . import BUDGET
+from .clips import Clips
+
+
+def cmd_decode_bench(a: argparse.Namespace) -> int:
+    """Our ingestion of the clip on this machine's CPU: FFmpeg threads per decode, parallel decodes for a
+    burst of 32 clips, and whether NVDEC (PyAV's hwaccel / h264_cuvid) is usable here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from app.config import Settings
+    from app.ingest import options as opts
+    from app.ingest.pipeline import ingest
+
+    clips = Clips(a.clip, a.tails)
+    datas = [clips.variant(v) for v in range(min(32, clips.n))]
+    out: dict = {"cores": os.cpu_count()}
+
+    def one(data: bytes, threads: int, budget: int | None) -> float:
+        s = Settings(engine="fake", video_decode_threads=threads)
+        o = opts.build(s, {"max_pixels": budget, "min_pixels": 3136} if budget else {})
+        t = time.perf_counter()
+        ingest(data, o, s)
+        return time.perf_counter() - t
+
+    one(datas[0], 0, BUDGET)
+    single = {}
+    for threads in (0, 1, 2, 4, 8, 16):
+        single[str(threads)] = round(1e3 * statistics.median(
+            one(datas[i], threads, BUDGET) for i in range(3)), 1)
+    out["single_ms_by_threads_81920"] = single
+    out["single_ms_default_budget_threads0"] = round(1e3 * statistics.median(
+        one(datas[i], 0, None) for i in range(3)), 1)
+    burst = {}
+    for workers, threads in ((2, 0), (4, 0), (8, 0), (8, 2), (16, 1)):
+        t = time.perf_counter()
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(lambda d: one(d, threads, BUDGET), datas))
+        burst[f"workers{workers}_threads{threads}"] = round(time.perf_counter() - t, 3)
+    out["burst32_wall_s"] = burst
+    print(json.dumps(out), flush=True)
+    out["nvdec"] = _nvdec_probe(clips.data)
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+def _nvdec_probe(data: bytes) -> dict:
+    import av
+
+    res: dict = {}
+    try:  # FFmpeg's CUDA hwaccel through PyAV (>= 14)
+        from av.codec.hwaccel import HWAccel
+
+        t = time.perf_counter()
+        c = av.open(io.BytesIO(data), hwaccel=HWAccel(device_type="cuda", allow_software_fallback=False))
+        n = 0
+        for f in c.decode(video=0):
+            n += 1
+        res["hwaccel_cuda"] = {"frames": n, "ms": round(1e3 * (time.perf_counter() - t), 1)}
+        c.close()
+    except Exception as exc:  # noqa: BLE001
+        res["hwaccel_cuda"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    try:  # NVIDIA's cuvid decoder
+        c = av.open(io.BytesIO(data))
+        s = c.streams.video[0]
+        cc = av.CodecContext.create("h264_cuvid", "r")
+        cc.extradata = s.codec_context.extradata
+        t = time.perf_counter()
+        n = 0
+        for p in c.demux(s):
+            for f in cc.decode(p if p.size else None):
+                n += 1
+        res["h264_cuvid"] = {"frames": n, "ms": round(1e3 * (time.perf_counter() - t), 1)}
+    except Exception as exc:  # noqa: BLE001
+        res["h264_cuvid"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    return res
+
+
+def cmd_gemv_bench(a: argparse.Namespace) -> int:
+    """Batch-1 decode floor of the kernels: the 28 decoder layers' four weight products plus the LM head,
+    distinct weights per layer (no L2 reuse), timed with CUDA events; and a device-to-device copy."""
+    import torch
+
+    out: dict = {"device": torch.cuda.get_device_name()}
+    dev = "cuda"
+    hid, inter, kv, vocab, layers = 3584, 18944, 512, 152064, 28
+    shapes = [(hid + 2 * kv, hid), (hid, hid), (2 * inter, hid), (hid, inter)]  # (N, K)
+    buf = torch.empty(2 * 1024**3, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(buf)
+    for _ in range(3):
+        dst.copy_(buf)
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    s.record()
+    for _ in range(10):
+        dst.copy_(buf)
+    e.record()
+    torch.cuda.synchronize()
+    out["copy_tb_s"] = round(2 * buf.numel() * 10 / (s.elapsed_time(e) / 1e3) / 1e12, 3)
+    del buf, dst
+
+    def timed(step, iters: int = 20) -> float:
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        s.record()
+        for _ in range(iters):
+            step()
+        e.record()
+        torch.cuda.synchronize()
+        return s.elapsed_time(e) / iters
+
+    g = torch.Generator(device=dev).manual_seed(0)
+    ws = [[torch.randn(n, k, device=dev, dtype=torch.bfloat16, generator=g) * 0.02 for n, k in shapes]
+          for _ in range(layers)]
+    head = torch.randn(vocab, hid, device=dev, dtype=torch.bfloat16, generator=g) * 0.02
+    x = {k: torch.randn(1, k, device=dev, dtype=torch.bfloat16, generator=g) for k in (hid, inter)}
+    weight_bytes = sum(w.numel() * 2 for layer in ws for w in layer) + head.numel() * 2
+
+    def bf16_step() -> None:
+        for layer in ws:
+            for w in layer:
+                torch.nn.functional.linear(x[w.shape[1]], w)
+        torch.nn.functional.linear(x[hid], head)
+
+    ms = timed(bf16_step)
+    out["bf16"] = {"ms_per_token": round(ms, 3), "tok_s_floor": round(1e3 / ms, 1),
+                   "weight_gb": round(weight_bytes / 1e9, 2),
+                   "achieved_tb_s": round(weight_bytes / (ms / 1e3) / 1e12, 3)}
+    print(json.dumps(out), flush=True)
+    try:
+        f8 = torch.float8_e4m3fn
+        ws8 = [[w.to(f8) for w in layer] for layer in ws]
+        del ws
+        one = torch.ones((), device=dev, dtype=torch.float32)
+        x8 = {k: v.to(f8) for k, v in x.items()}
+        fp8_bytes = sum(w.numel() for layer in ws8 for w in layer) + head.numel() * 2
+
+        def fp8_step() -> None:
+            for layer in ws8:
+                for w in layer:
+                    torch._scaled_mm(x8[w.shape[1]], w.t(), scale_a=one, scale_b=one,
+                                     out_dtype=torch.bfloat16)
+            torch.nn.functional.linear(x[hid], head)
+
+        ms = timed(fp8_step)
+        out["fp8_torch_scaled_mm"] = {"ms_per_token": round(ms, 3), "tok_s_floor": round(1e3 / ms, 1),
+                                      "weight_gb": round(fp8_bytes / 1e9, 2),
+                                      "achieved_tb_s": round(fp8_bytes / (ms / 1e3) / 1e12, 3)}
+        print(json.dumps(out), flush=True)
+        try:
+            from vllm import _custom_ops as ops
+
+            def cutlass_step() -> None:
+                for layer in ws8:
+                    for w in layer:
+                        q, sc = ops.scaled_fp8_quant(x[w.shape[1]], None)
+                        ops.cutlass_scaled_mm(q, w.t(), scale_a=sc, scale_b=one.reshape(1),
+                                              out_dtype=torch.bfloat16)
+                torch.nn.functional.linear(x[hid], head)
+
+            ms = timed(cutlass_step)
+            out["fp8_vllm_cutlass_with_act_quant"] = {"ms_per_token": round(ms, 3),
+                                                      "tok_s_floor": round(1e3 / ms, 1)}
+        except Exception as exc:  # noqa: BLE001
+            out["fp8_vllm_cutlass_with_act_quant"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    except Exception as exc:  # noqa: BLE001
+        out["fp8_torch_scaled_mm"] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    print(json.dumps(out), flush=True)
+    return 0
+
+
