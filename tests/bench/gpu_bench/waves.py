@@ -25,7 +25,7 @@ from .scrape import metric_means, scrape
 from .servers import REPO, Server, ServerConfig, server_cmd, server_env, stop_all, wait_gpu_free
 
 # Seconds a phase takes per server (H100, 2026-11-22 runs, rounded up): to skip what cannot finish.
-_EST = {"warm_video": {"ours": 12, "vllm": 60}, "video_81920": {"ours": 7, "vllm": 11},
+_EST = {"warm_video": {"ours": 8, "vllm": 62}, "video_81920": {"ours": 7, "vllm": 11},
         "conc32": {"ours": 16, "vllm": 40}, "video_default": {"ours": 12, "vllm": 16}}
 _STOP_RESERVE_S = 15
 
