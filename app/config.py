@@ -58,6 +58,10 @@ class Settings(BaseSettings):
                           "so that the first user does not pay kernel and processor start-up.")
     engine_watchdog_interval_s: float = Field(
         5.0, gt=0, description="How often a dead engine is looked for (then the server exits).")
+    mm_processor_device: Literal["auto", "cpu"] = Field(
+        "auto", description="Where vLLM's multimodal processor normalises and patchifies our "
+                            "frames: `auto` = the GPU on a CUDA machine (falls back to the CPU "
+                            "if it fails there), `cpu` = always the CPU.")
     limit_videos_per_prompt: int = Field(1, ge=0)
     limit_images_per_prompt: int = Field(8, ge=0)
     seed: int = 0

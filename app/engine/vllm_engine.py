@@ -11,11 +11,14 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app.config import Settings
 from app.engine.base import (ChoiceDelta, Engine, EngineInput, EngineStep, SamplingOptions,
                              TokenLogprob)
+from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata,
+                                    processing_blocks_loop, processor_kwargs)
 from app.errors import ContextLengthError, EngineError, InvalidRequestError
 
 log = logging.getLogger(__name__)
@@ -100,12 +103,26 @@ def _client_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, VLLMClientError)
 
 
+def _processor_device(settings: Settings) -> str | None:
+    return None if settings.mm_processor_device == "cpu" else "cuda"
+
+
+def _is_request_error(exc: BaseException) -> bool:
+    msg = str(exc)
+    return "maximum context length" in msg or "longer than the maximum model length" in msg
+
+
 class VLLMEngine(Engine):
     def __init__(self, settings: Settings):
         self.settings = settings
         self.model_name = settings.model_name
         self._llm = None
         self._tokenizer = None
+        self._pass_metadata = False
+        self._mm_device: str | None = None
+        self._mm_pool: ThreadPoolExecutor | None = None  # set where vLLM would block the loop
+        self._tasks: tuple = ()
+        self.temporal_check: bool | None = None  # first processed video: vLLM's time step right?
 
     @property
     def ready(self) -> bool:
@@ -128,12 +145,22 @@ class VLLMEngine(Engine):
         tok = llm.get_tokenizer()
         self._tokenizer = await tok if inspect.isawaitable(tok) else tok
         self.max_model_len = llm.model_config.max_model_len
+        self._pass_metadata = drops_video_metadata(llm, self._tokenizer)
+        self._mm_device = None if _on_cpu() else _processor_device(self.settings)
+        if processing_blocks_loop(llm):
+            self._tasks = tuple(await llm.get_supported_tasks())
+            self._mm_pool = ThreadPoolExecutor(1, thread_name_prefix="cosmos-mm")
+        log.info("multimodal input: metadata via processor kwargs %s, processor on %s, "
+                 "processing off the event loop by %s", self._pass_metadata,
+                 self._mm_device or "cpu", "cosmos-serve" if self._mm_pool else "vLLM")
         self._llm = llm
 
     async def shutdown(self) -> None:
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+        if self._mm_pool is not None:
+            self._mm_pool.shutdown(wait=False, cancel_futures=True)
 
     def render_prompt(self, messages: list[dict]) -> str:
         return self._tokenizer.apply_chat_template(messages, tokenize=False,
@@ -177,6 +204,32 @@ class VLLMEngine(Engine):
             data["image"] = inp.images[0] if len(inp.images) == 1 else inp.images
         return data or None
 
+    async def _process(self, request_id: str, prompt: dict, params, inp: EngineInput):
+        """vLLM's input processing in our worker thread; the engine-core request it returns is
+        handed to `generate` as is. A processor that fails on the GPU is retried on the CPU,
+        which then serves every later request."""
+        loop = asyncio.get_running_loop()
+
+        def run(device: str | None):
+            kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata, device=device)
+            p = {**prompt, "mm_processor_kwargs": kw} if kw else prompt
+            return self._llm.input_processor.process_inputs(request_id, p, params,
+                                                            supported_tasks=self._tasks)
+
+        device = self._mm_device
+        try:
+            request = await loop.run_in_executor(self._mm_pool, run, device)
+        except Exception as exc:  # noqa: BLE001 - judged by whether the CPU succeeds
+            if device is None or _is_request_error(exc):
+                raise
+            request = await loop.run_in_executor(self._mm_pool, run, None)  # bad input: raises
+            log.warning("multimodal processing on %s failed (%s: %s); using the CPU from now on",
+                        device, type(exc).__name__, str(exc)[:500])
+            self._mm_device = None
+        if self.temporal_check is None and inp.videos:
+            self.temporal_check = check_temporal_steps(request, inp.videos)
+        return request
+
     def _logprobs(self, out) -> list[TokenLogprob] | None:
         if out.logprobs is None:
             return None
@@ -200,7 +253,15 @@ class VLLMEngine(Engine):
             prompt["multi_modal_data"] = mm
         try:
             params = self._sampling_params(inp.sampling)
-            stream = self._llm.generate(prompt, params, inp.request_id)
+            request = prompt
+            if self._mm_pool is not None and mm:
+                request = await self._process(inp.request_id, prompt, params, inp)
+            elif mm:
+                kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata,
+                                      device=self._mm_device)
+                if kw:
+                    prompt["mm_processor_kwargs"] = kw
+            stream = self._llm.generate(request, params, inp.request_id)
             async for ro in stream:
                 deltas = [ChoiceDelta(index=o.index, text=o.text, new_tokens=len(o.token_ids),
                                       finish_reason=o.finish_reason, stop_reason=o.stop_reason,
@@ -209,6 +270,6 @@ class VLLMEngine(Engine):
         except _client_errors() as exc:
             # vLLM's own input checks (context length, bad structured-output schema...).
             msg = str(exc)
-            if "maximum context length" in msg or "longer than the maximum model length" in msg:
+            if _is_request_error(exc):
                 raise ContextLengthError(msg, param="messages") from None
             raise InvalidRequestError(msg) from None
