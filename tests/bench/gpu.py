@@ -22,15 +22,18 @@ the figures are cold. Prefix caching is off in both servers and our clip cache i
 the order of the issue's required rows (bf16 first, then FP8 decode, then FP8 video) and one that would
 end past the deadline is skipped for both servers; results.json is rewritten after every phase.
 
+`--layout all` (the default where the GPU holds every server, e.g. an H200) starts all four at once.
 `--layout sequential` runs one server at a time with vLLM's memory profiling (`--gpu-mem 0.85`) instead;
 `--layout all` starts every configuration at once (e.g. `--tp 1,2` on two H200s). `--tp 2` adds a
 scaling table (tensor parallel 2 against 1 GPU, per server).
 
 Other subcommands:
+    make-clip     (here, once) encode the 10 s 1080p30 clip from ../shared/media: .gpu/clip/
     make-tails    (here, once) encode the clip variants' tails: .gpu/clip/tails.npz
     report        merge result files, print the table (ours, vllm serve, ratio), write the docs JSON
     decode-bench  CPU decode of the clip (threads, parallel decodes) and an NVDEC probe; JSON on stdout
     gemv-bench    the decoder's weight matrix-vector products at batch 1 (bf16, fp8): the kernels' floor
+    proc-bench    the HF video processor vLLM runs per video, on the CPU and on the GPU
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ import sys
 from pathlib import Path
 
 from gpu_bench import N_VARIANTS, T0
-from gpu_bench.clips import make_tails
+from gpu_bench.clips import make_clip, make_tails
 from gpu_bench.results import make_rows, scaling_rows, scaling_table, table, variants_table
 from gpu_bench.servers import REPO
 from gpu_bench.waves import plan_waves, run_all
@@ -50,8 +53,12 @@ from gpu_bench.waves import plan_waves, run_all
 
 def cmd_run(a: argparse.Namespace) -> int:
     a.deadline = min(T0 + a.deadline_s, a.deadline_at or math.inf)
-    if a.gpu_mem is None:  # servers that share a GPU must each ask for less than half of it
-        a.gpu_mem = 0.85 if a.layout == "sequential" else 0.25
+    n_servers = len(a.quant.split(",")) * len(a.which.split(",")) * len(str(a.tp).split(","))
+    if a.layout == "auto":  # everything at once where the GPU holds it (H200: 141 GiB)
+        a.layout = "all" if _gpu_gib() >= SERVER_GIB * n_servers else "pair"
+    if a.gpu_mem is None:  # servers sharing a GPU each ask for a share vLLM checks at start
+        a.gpu_mem = 0.85 if a.layout == "sequential" else \
+            min(0.25, 0.8 / (n_servers if a.layout == "all" else len(a.which.split(","))))
     a.kv_cache_bytes = int(a.kv_cache_gib * 2**30) if a.layout != "sequential" else 0
     res = run_all(plan_waves(a), a)
     print()
@@ -67,6 +74,18 @@ def cmd_run(a: argparse.Namespace) -> int:
     print()
     print(table(res.data["rows"]))
     return 0
+
+
+SERVER_GIB = 30  # one 7B server sharing a GPU: bf16 weights 15.5, KV cache 6, graphs, workspace
+
+
+def _gpu_gib() -> float:
+    from gpu_bench.servers import nvidia_smi
+
+    try:
+        return int(nvidia_smi("memory.total").splitlines()[0]) / 1024
+    except (ValueError, IndexError):
+        return 0.0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -114,9 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--quant", default="none,fp8", help="none, fp8, or both: none,fp8")
     r.add_argument("--tp", default="1", help="tensor parallel sizes, e.g. 1,2")
     r.add_argument("--which", default="ours,vllm")
-    r.add_argument("--layout", choices=("pair", "sequential", "all"), default="pair",
+    r.add_argument("--layout", choices=("auto", "pair", "sequential", "all"), default="auto",
                    help="pair: ours and vllm serve of one quant/tp share the GPU; sequential: one at a "
-                        "time; all: every configuration at once")
+                        "time; all: every configuration at once; auto: all where the GPU holds "
+                        f"{SERVER_GIB} GiB a server, else pair")
     r.add_argument("--label", default="", help="suffix of the run keys, for variants of a setting")
     r.add_argument("--model", default="/root/model")
     r.add_argument("--clip", default=clip_default)
@@ -144,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--decode-bench", action="store_true")
     r.add_argument("--gemv-bench", action="store_true")
 
+    mc = sub.add_parser("make-clip")
+    mc.add_argument("--src", default=str(REPO.parent / "shared/media/drv_transfer1_av_rgb_dusk_9s.mp4"))
+    mc.add_argument("--out", default=clip_default)
+
     t = sub.add_parser("make-tails")
     t.add_argument("--clip", default=clip_default)
     t.add_argument("--n", type=int, default=N_VARIANTS)
@@ -156,21 +180,26 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--ours-key", default="ours")
     rep.add_argument("--vllm-key", default="vllm")
 
-    for name in ("decode-bench", "gemv-bench"):
+    for name in ("decode-bench", "gemv-bench", "proc-bench"):
         m = sub.add_parser(name)
         m.add_argument("--clip", default=clip_default)
         m.add_argument("--tails", default=tails_default)
+        m.add_argument("--model", default="/root/model")
 
     a = p.parse_args(argv)
+    if a.cmd == "make-clip":
+        make_clip(a.src, a.out)
+        return 0
     if a.cmd == "make-tails":
         make_tails(a.clip, a.n, a.out)
         return 0
     if a.cmd == "report":
         return cmd_report(a)
-    if a.cmd in ("decode-bench", "gemv-bench"):
+    if a.cmd in ("decode-bench", "gemv-bench", "proc-bench"):
         from gpu_bench import micro
 
-        return micro.cmd_decode_bench(a) if a.cmd == "decode-bench" else micro.cmd_gemv_bench(a)
+        return {"decode-bench": micro.cmd_decode_bench, "gemv-bench": micro.cmd_gemv_bench,
+                "proc-bench": micro.cmd_proc_bench}[a.cmd](a)
     return cmd_run(a)
 
 

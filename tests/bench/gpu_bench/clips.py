@@ -23,6 +23,37 @@ def _annexb_nals(b: bytes) -> list[bytes]:
     return nals
 
 
+def make_clip(src: str, out: str, seconds: int = 10, fps: int = 30) -> None:
+    """A real 10 s 1080p30 H.264 clip: the shared dusk drive (1280x704, 24 fps, 9.7 s) resampled
+    by time to 30 fps, played back from its end for the last 0.3 s, upscaled to 1920x1080 and
+    encoded with x264's defaults (preset medium, crf 23, B-frames), as a camera's file would be."""
+    from fractions import Fraction
+
+    import av
+
+    with av.open(src) as c:
+        s = c.streams.video[0]
+        rate = float(s.average_rate)
+        frames = [f.reformat(1920, 1080, "yuv420p", interpolation="BICUBIC") for f in c.decode(s)]
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tmp = out + ".tmp.mp4"
+    with av.open(tmp, "w") as oc:
+        st = oc.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = 1920, 1080, "yuv420p"
+        last = len(frames) - 1
+        for i in range(seconds * fps):
+            k = int(i / fps * rate)
+            k = k if k <= last else 2 * last - k  # mirror past the end
+            frame = av.VideoFrame.from_ndarray(frames[k].to_ndarray(), format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            for pkt in st.encode(frame):
+                oc.mux(pkt)
+        for pkt in st.encode():
+            oc.mux(pkt)
+    Path(tmp).rename(out)
+    print(f"wrote {out}: {seconds * fps} frames, {Path(out).stat().st_size} B")
+
+
 def make_tails(clip: str, n: int, out: str) -> None:
     """Re-encode the clip's last GOP n times, each with a 16x16 luma marker at its own place, with the
     clip's own x264 settings (defaults, crf 23): same parameter sets, same frame types, ~same sizes.

@@ -179,3 +179,44 @@ def cmd_gemv_bench(a: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def cmd_proc_bench(a: argparse.Namespace) -> int:
+    """The HF Qwen2.5-VL processor vLLM runs on every video (normalise, patchify), for the clip's 40 frames
+    at the two budgets' sizes, on the CPU and on the GPU (`device="cuda"`), plus what vLLM does with the
+    output before sending it to its engine core (cast to bf16, copy to host memory)."""
+    import numpy as np
+    import torch
+    from transformers import AutoProcessor
+
+    proc = AutoProcessor.from_pretrained(a.model)
+    rng = np.random.default_rng(0)
+    prompt = "<|vision_start|><|video_pad|><|vision_end|>Describe."
+    out: dict = {"torch_threads": torch.get_num_threads()}
+    for name, (h, w) in {"81920": (196, 364), "default": (420, 728)}.items():
+        frames = rng.integers(0, 255, (40, h, w, 3), dtype=np.uint8)
+        meta = {"fps": 4.0, "total_num_frames": 40, "frames_indices": list(range(40)), "duration": 10.0}
+        for device in ("cpu", "cuda"):
+            def once() -> tuple[float, float]:
+                t = time.perf_counter()
+                r = proc(text=prompt, videos=[frames], video_metadata=[meta], return_tensors="pt",
+                         device=device, size={"shortest_edge": 3136, "longest_edge": h * w})
+                pv = r["pixel_values_videos"].to(torch.bfloat16)
+                t1 = time.perf_counter()
+                host = pv.cpu().contiguous()
+                if device == "cuda":
+                    torch.cuda.synchronize()
+                step = float(r["second_per_grid_ts"][0])
+                return t1 - t, time.perf_counter() - t, step, tuple(host.shape)
+
+            try:
+                once()
+                runs = [once() for _ in range(5)]
+                out[f"{name}_{device}"] = {
+                    "process_ms": round(1e3 * statistics.median(r[0] for r in runs), 1),
+                    "with_host_copy_ms": round(1e3 * statistics.median(r[1] for r in runs), 1),
+                    "second_per_grid_ts": runs[0][2], "shape": runs[0][3]}
+            except Exception as exc:  # noqa: BLE001
+                out[f"{name}_{device}"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+            print(json.dumps(out), flush=True)
+    return 0

@@ -112,6 +112,19 @@ def _wait(servers: list[Server], a: argparse.Namespace) -> dict[str, float | str
     return wait_all_ready(servers, max(limit, 10))
 
 
+def _schedule(live: list[Server]) -> list[tuple[str, list[Server]]]:
+    """Phases in the order of the issue's required rows: every server's text stream (bf16 and FP8
+    decode), one warm-up for all at once (untimed compile and processor start-up), then each
+    quantization's video phases, bf16 first."""
+    groups: dict[tuple, list[Server]] = {}
+    for s in live:
+        groups.setdefault((s.config.quant, s.config.tp), []).append(s)
+    order = [("text", live), ("warmup", live)]
+    for group in groups.values():
+        order += [("video_81920", group), ("video_default", group), ("conc32", group)]
+    return order
+
+
 def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clips) -> None:
     def bounded(coro):  # a phase may overrun the deadline by 30 s at most
         return asyncio.run(asyncio.wait_for(coro, max(10.0, a.deadline + 30 - time.time())))
@@ -127,21 +140,27 @@ def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clip
             "video_default": lambda: bounded(phase_video(base, kind, clips, "default", V_SINGLE_DEFAULT)),
         }
 
-    warmed = False
-    for name in ("text", "warmup", "video_81920", "conc32", "video_default"):
-        est = "warm_video" if name == "warmup" else name
-        need = sum(_estimate(est, s.config, a) for s in live)
-        if (name != "text" and name != "warmup" and not warmed) or \
-                time.time() + need + _STOP_RESERVE_S > a.deadline:
-            for srv in live:
+    warmed = set()
+    for name, servers in _schedule(live):
+        est = [_estimate("warm_video" if name == "warmup" else name, s.config, a) for s in servers]
+        need = max(est) if name == "warmup" else sum(est)  # the warm-ups run side by side
+        ready = name in ("text", "warmup") or all(s.key in warmed for s in servers)
+        if not ready or time.time() + need + _STOP_RESERVE_S > a.deadline:
+            for srv in servers:
                 res.run(srv.key)[name] = {"skipped": "out of time"}
-            log(f"{name} skipped for {[s.key for s in live]}: needs ~{need:.0f} s")
+            log(f"{name} skipped for {[s.key for s in servers]}: needs ~{need:.0f} s")
             continue
-        for srv in live:
-            run = res.run(srv.key)
-            _measure(name, fns(srv)[name], srv, run)
-            res.save()
-        warmed = warmed or name == "warmup"
+        if name == "warmup":
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(servers)) as pool:
+                list(pool.map(lambda srv: _measure(name, fns(srv)[name], srv, res.run(srv.key)),
+                              servers))
+            warmed |= {s.key for s in servers}
+        else:
+            for srv in servers:
+                _measure(name, fns(srv)[name], srv, res.run(srv.key))
+        res.save()
 
 
 def micro(a: argparse.Namespace, res: Results, what: str, timeout: int) -> None:
