@@ -17,7 +17,7 @@ from pathlib import Path
 from app.config import Settings
 from app.engine.base import (ChoiceDelta, Engine, EngineInput, EngineStep, SamplingOptions,
                              TokenLogprob)
-from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata,
+from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata, move_to_host,
                                     processing_blocks_loop, processor_kwargs)
 from app.errors import ContextLengthError, EngineError, InvalidRequestError
 
@@ -213,8 +213,10 @@ class VLLMEngine(Engine):
         def run(device: str | None):
             kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata, device=device)
             p = {**prompt, "mm_processor_kwargs": kw} if kw else prompt
-            return self._llm.input_processor.process_inputs(request_id, p, params,
-                                                            supported_tasks=self._tasks)
+            request = self._llm.input_processor.process_inputs(request_id, p, params,
+                                                               supported_tasks=self._tasks)
+            move_to_host(request)
+            return request
 
         device = self._mm_device
         try:

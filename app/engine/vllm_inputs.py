@@ -89,3 +89,20 @@ def check_temporal_steps(request, videos: list[VideoClip]) -> bool | None:
         "temporal positions: vLLM uses %s s per grid step, the frames say %s s%s", steps, want,
         "" if ok else " - the model's sense of time will be wrong")
     return ok
+
+
+def move_to_host(request) -> int:
+    """Copy the processed tensors of `request` that live on the GPU (the processor ran there)
+    to host memory now, in the processing thread. vLLM would make the same copy while encoding
+    the request for its engine core, on the event loop: ~50 ms for the 73 MB of a 40-frame
+    420x728 clip (H200, 2026-12-01), during which no other stream or upload moves. Returns the
+    bytes moved."""
+    moved = 0
+    for feature in getattr(request, "mm_features", None) or []:
+        item = getattr(feature, "data", None)
+        for elem in (item.values() if item else ()):
+            tensor = elem.data
+            if getattr(tensor, "is_cuda", False):
+                elem.data = tensor.cpu()
+                moved += tensor.nbytes
+    return moved

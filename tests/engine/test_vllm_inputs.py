@@ -30,6 +30,20 @@ class Field:
         self.data = data
 
 
+class GpuTensor:
+    """Stands in for a CUDA tensor: records which thread copied it to the host."""
+
+    is_cuda = True
+    nbytes = 1024
+
+    def __init__(self):
+        self.copied_in: str | None = None
+
+    def cpu(self):
+        self.copied_in = threading.current_thread().name
+        return np.zeros(4, np.float32)
+
+
 class OldInputProcessor:
     """vLLM 0.26's InputProcessor: `process_inputs` only, blocking."""
 
@@ -46,7 +60,9 @@ class OldInputProcessor:
         if "too long" in prompt["prompt"]:
             raise ValueError("The decoder prompt is longer than the maximum model length")
         fps = kw["video_metadata"][0]["fps"] if "video_metadata" in kw else 24.0
-        item = {"second_per_grid_ts": Field(np.float32(2.0 / fps))}
+        self.pixels = GpuTensor()
+        item = {"second_per_grid_ts": Field(np.float32(2.0 / fps)),
+                "pixel_values_videos": Field(self.pixels)}
         return SimpleNamespace(request_id=request_id, mm_features=[
             SimpleNamespace(modality="video", data=item)])
 
@@ -93,6 +109,9 @@ def test_processing_runs_in_our_thread_with_metadata_and_the_finished_request_go
     assert call["kwargs"]["video_metadata"] == [hf_video_metadata(clip())]
     assert call["tasks"] == ("generate",)
     assert llm.given[0].request_id == "req-1"  # the processed request, not the prompt dict
+    # GPU output reaches vLLM already on the host, copied in our thread, not on the loop
+    pixels = llm.given[0].mm_features[0].data["pixel_values_videos"].data
+    assert isinstance(pixels, np.ndarray) and ip.pixels.copied_in.startswith("cosmos-mm")
     assert eng.temporal_check is True
 
 
