@@ -54,7 +54,10 @@ def _serve(args: argparse.Namespace) -> int:
         server.should_exit = True
 
     app.state.on_engine_failure = stop
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C/SIGINT after its graceful shutdown
+        return 130
     return 1 if app.state.engine_failure else 0
 
 
