@@ -103,10 +103,6 @@ def _client_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, VLLMClientError)
 
 
-def _processor_device(settings: Settings) -> str | None:
-    return None if settings.mm_processor_device == "cpu" else "cuda"
-
-
 def _is_request_error(exc: BaseException) -> bool:
     msg = str(exc)
     return "maximum context length" in msg or "longer than the maximum model length" in msg
@@ -123,6 +119,7 @@ class VLLMEngine(Engine):
         self._mm_pool: ThreadPoolExecutor | None = None  # set where vLLM would block the loop
         self._tasks: tuple = ()
         self.temporal_check: bool | None = None  # first processed video: vLLM's time step right?
+        self._orphans: set[asyncio.Task] = set()  # cancelled requests still being handed over
 
     @property
     def ready(self) -> bool:
@@ -146,7 +143,8 @@ class VLLMEngine(Engine):
         self._tokenizer = await tok if inspect.isawaitable(tok) else tok
         self.max_model_len = llm.model_config.max_model_len
         self._pass_metadata = drops_video_metadata(llm, self._tokenizer)
-        self._mm_device = None if _on_cpu() else _processor_device(self.settings)
+        self._mm_device = None if _on_cpu() or self.settings.mm_processor_device == "cpu" \
+            else "cuda"
         if processing_blocks_loop(llm):
             self._tasks = tuple(await llm.get_supported_tasks())
             self._mm_pool = ThreadPoolExecutor(1, thread_name_prefix="cosmos-mm")
@@ -218,19 +216,44 @@ class VLLMEngine(Engine):
             move_to_host(request)
             return request
 
+        async def processed(device: str | None):
+            fut = loop.run_in_executor(self._mm_pool, run, device)
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                # vLLM's sender-side cache marks a clip's items as sent to the engine core once
+                # they are processed; if this request were dropped here, a later request for
+                # the same clip would reach the engine core without its data. Send it, then
+                # abort it.
+                task = asyncio.ensure_future(self._send_and_abort(fut, request_id, params))
+                self._orphans.add(task)
+                task.add_done_callback(self._orphans.discard)
+                raise
+
         device = self._mm_device
         try:
-            request = await loop.run_in_executor(self._mm_pool, run, device)
+            request = await processed(device)
         except Exception as exc:  # noqa: BLE001 - judged by whether the CPU succeeds
             if device is None or _is_request_error(exc):
                 raise
-            request = await loop.run_in_executor(self._mm_pool, run, None)  # bad input: raises
+            request = await processed(None)  # bad input: raises
             log.warning("multimodal processing on %s failed (%s: %s); using the CPU from now on",
                         device, type(exc).__name__, str(exc)[:500])
             self._mm_device = None
         if self.temporal_check is None and inp.videos:
             self.temporal_check = check_temporal_steps(request, inp.videos)
         return request
+
+    async def _send_and_abort(self, fut, request_id: str, params) -> None:
+        try:
+            request = await fut
+        except Exception:  # noqa: BLE001 - nothing was processed, nothing to keep in step
+            return
+        try:
+            await self._llm.add_request(request_id, request, params)
+            await self._llm.abort(request_id)
+        except Exception:  # noqa: BLE001 - the engine is gone or shutting down
+            log.exception("could not hand a cancelled request to vLLM")
 
     def _logprobs(self, out) -> list[TokenLogprob] | None:
         if out.logprobs is None:

@@ -47,11 +47,16 @@ class GpuTensor:
 class OldInputProcessor:
     """vLLM 0.26's InputProcessor: `process_inputs` only, blocking."""
 
-    def __init__(self, fail_on_device: bool = False):
+    def __init__(self, fail_on_device: bool = False, gate: threading.Event | None = None):
         self.calls: list[dict] = []
         self.fail_on_device = fail_on_device
+        self.gate = gate
+        self.started = threading.Event()
 
     def process_inputs(self, request_id, prompt, params, supported_tasks):
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
         kw = prompt.get("mm_processor_kwargs") or {}
         self.calls.append({"thread": threading.current_thread().name, "kwargs": kw,
                            "tasks": supported_tasks})
@@ -72,6 +77,14 @@ class OldAsyncLLM:
         self.input_processor = ip
         self.errored = False
         self.given: list = []
+        self.added: list = []
+        self.aborted: list = []
+
+    async def add_request(self, request_id, request, params):
+        self.added.append(request)
+
+    async def abort(self, request_id):
+        self.aborted.append(request_id)
 
     async def generate(self, request, params, request_id):
         self.given.append(request)
@@ -159,3 +172,27 @@ def test_installed_vllm_keeps_metadata_and_processes_off_the_loop_itself(server)
     log = server.log_tail(200_000)
     assert "metadata via processor kwargs False" in log
     assert "processing off the event loop by vLLM" in log
+
+
+def test_a_request_cancelled_while_processing_still_reaches_vllm_and_is_aborted():
+    # vLLM's sender cache counts the clip as sent once processed: the engine core must get it.
+    gate = threading.Event()
+    ip = OldInputProcessor(gate=gate)
+    llm = OldAsyncLLM(ip)
+    eng = engine_with(llm)
+
+    async def go():
+        task = asyncio.ensure_future(run(eng, video_input()))
+        await asyncio.get_running_loop().run_in_executor(None, ip.started.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        gate.set()
+        for _ in range(200):
+            if llm.aborted:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(go())
+    assert [r.request_id for r in llm.added] == ["req-1"] and llm.aborted == ["req-1"]
+    assert llm.given == []  # never streamed
