@@ -196,3 +196,15 @@ def test_a_request_cancelled_while_processing_still_reaches_vllm_and_is_aborted(
     asyncio.run(go())
     assert [r.request_id for r in llm.added] == ["req-1"] and llm.aborted == ["req-1"]
     assert llm.given == []  # never streamed
+
+
+def test_a_failed_host_copy_leaves_the_request_as_vllm_can_send_it():
+    from app.engine.vllm_inputs import move_to_host
+
+    class Broken(GpuTensor):
+        def cpu(self):
+            raise RuntimeError("CUDA error: an illegal memory access")
+
+    t = Broken()
+    req = SimpleNamespace(mm_features=[SimpleNamespace(modality="video", data={"x": Field(t)})])
+    assert move_to_host(req) == 0 and req.mm_features[0].data["x"].data is t
