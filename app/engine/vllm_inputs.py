@@ -10,14 +10,16 @@ not at version numbers:
   metadata to the HF processor ourselves as `mm_processor_kwargs["video_metadata"]` (where the
   parser keeps it, doing so too would pass it twice and fail every request).
 - **Blocking processing.** vLLM 0.26's `AsyncLLM.generate` runs the HF processor (normalise,
-  patchify, cast: ~0.5 s for 40 frames of 420x728 on a CPU) on the caller's event loop, so one
-  video stalls every stream and upload in the server. There we run `process_inputs` in one
+  patchify, cast) on the caller's event loop, so one video stalls every stream and upload in the
+  server (40 frames of 420x728 cost ~0.5 s more there on the CPU than on the GPU: H200,
+  2026-12-01). There we run `process_inputs` in one
   worker thread of our own (one, so requests reach the engine core in the order they were
   processed, as vLLM's sender-side cache requires) and hand vLLM the finished request. Later
   releases do this themselves (`process_inputs_async`).
 
 The processor can also run on the GPU (`mm_processor_kwargs["device"]`, transformers' fast
-processors): the frames are normalised and patchified there instead of on the CPU.
+processors): the frames are normalised and patchified there instead of on the CPU, and the
+patches are copied back to host memory in that same worker thread (`move_to_host`).
 """
 from __future__ import annotations
 
