@@ -22,10 +22,10 @@ the figures are cold. Prefix caching is off in both servers and our clip cache i
 the order of the issue's required rows (bf16 first, then FP8 decode, then FP8 video) and one that would
 end past the deadline is skipped for both servers; results.json is rewritten after every phase.
 
-`--layout all` (the default where the GPU holds every server, e.g. an H200) starts all four at once.
-`--layout sequential` runs one server at a time with vLLM's memory profiling (`--gpu-mem 0.85`) instead;
-`--layout all` starts every configuration at once (e.g. `--tp 1,2` on two H200s). `--tp 2` adds a
-scaling table (tensor parallel 2 against 1 GPU, per server).
+`--layout all` starts every configuration at once (the default, `auto`, picks it where the GPU holds
+them all, e.g. an H200; else `pair`; e.g. `--tp 1,2` on two H200s). `--layout sequential` runs one
+server at a time with vLLM's memory profiling (`--gpu-mem 0.85`) instead. `--tp 2` adds a scaling
+table (tensor parallel 2 against 1 GPU, per server).
 
 Other subcommands:
     make-clip     (here, once) encode the 10 s 1080p30 clip from ../shared/media: .gpu/clip/
