@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(serve)
     sub.add_parser("inspect", help="show what the model sees of a video", add_help=False)
     sub.add_parser("guardrail", help="check a model output read from stdin", add_help=False)
+    sub.add_parser("eval", help="video-QA accuracy and speed of a deployment (and `eval compare`)",
+                   add_help=False)
     dev = sub.add_parser("dev", help="developer tools")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)
     tiny = dev_sub.add_parser("build-tiny-model", help="write the tiny random Qwen2.5-VL checkpoint")
@@ -105,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.guardrail.cli import main as guardrail_main
 
         return guardrail_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from app.eval.cli import main as eval_main
+
+        return eval_main(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
