@@ -13,6 +13,10 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from app.profiles.model import (Fps, MaxFrames, MaxPixels, MaxTokens, MinFrames, MinPixels,
+                                NFrames, RepetitionPenalty, Temperature, TopK, TopP, TotalPixels)
+from app.reasoning.instruction import DEFAULT_SYSTEM_PROMPT
+
 Policy = Literal["off", "annotate", "block"]
 
 # Cosmos-Reason1's published preprocessing and sampling defaults.
@@ -36,22 +40,32 @@ class Settings(BaseSettings):
     served_model_name: str | None = Field(
         None, validation_alias=_env("served_model_name", "NIM_SERVED_MODEL_NAME"),
         description="Name clients pass as `model`; defaults to the model path's last component.")
+    profile: str | None = Field(
+        None, description="Model profile: a built-in name (cosmos-reason1, cookbook-sft) or a "
+                          "profile YAML file; default: the checkpoint's cosmos-serve.yaml, else "
+                          "Cosmos-Reason1's settings. See docs/profiles.md.")
+    processor: str | None = Field(
+        None, description="Directory or hub id to take the processor, tokenizer and chat "
+                          "template from, for a checkpoint that lacks them (e.g. the base model).")
     engine: Literal["vllm", "fake"] = Field("vllm", description="`fake` is for unit tests only.")
-    dtype: str = "auto"
+    dtype: str = Field("auto", description="Weight dtype (`auto` = the checkpoint's).")
     max_model_len: int | None = Field(None, description="Context length in tokens; None = model's.")
     quantization: Literal["fp8"] | None = Field(
         None, description="`fp8` quantizes bf16 weights on load; FP8 checkpoints are detected from "
                           "their config.json and need no flag.")
-    kv_cache_dtype: str = "auto"
-    tensor_parallel_size: int = Field(1, ge=1)
-    gpu_memory_utilization: float = Field(0.90, gt=0, le=1)
+    kv_cache_dtype: str = Field("auto", description="KV cache dtype (`fp8` halves it).")
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one model is split over.")
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1,
+                                          description="Share of GPU memory vLLM may use.")
     kv_cache_memory_bytes: int | None = Field(
         None, ge=1, description="GPU KV cache per GPU in bytes; set, it replaces the sizing from "
                                 "gpu_memory_utilization (e.g. two servers sharing one GPU).")
     cpu_kv_cache_gib: int = Field(4, ge=1, description="KV cache size on the CPU engine (GiB).")
-    max_num_seqs: int | None = Field(None, ge=1)
+    max_num_seqs: int | None = Field(None, ge=1, description="Sequences per engine step; "
+                                                          "None = vLLM's default.")
     enforce_eager: bool = Field(False, description="Skip CUDA graphs / torch.compile (faster start).")
-    enable_prefix_caching: bool = True
+    enable_prefix_caching: bool = Field(True, description="Reuse KV of shared prompt "
+                                                          "prefixes.")
     load_format: str = Field("auto", description="`dummy` = random weights (benchmarks).")
     warmup_on_start: bool = Field(
         True, description="Run one text and one short-video request before /health/ready is 200, "
@@ -62,57 +76,73 @@ class Settings(BaseSettings):
         "auto", description="Where vLLM's multimodal processor normalises and patchifies our "
                             "frames: `auto` = the GPU on a CUDA machine (falls back to the CPU "
                             "if it fails there), `cpu` = always the CPU.")
-    limit_videos_per_prompt: int = Field(1, ge=0)
-    limit_images_per_prompt: int = Field(8, ge=0)
-    seed: int = 0
-    trust_remote_code: bool = False
+    limit_videos_per_prompt: int = Field(1, ge=0, description="Videos one request may carry.")
+    limit_images_per_prompt: int = Field(8, ge=0, description="Images one request may carry.")
+    seed: int = Field(0, description="Engine seed for requests that give none.")
+    trust_remote_code: bool = Field(False, description="Run a checkpoint's own Python code.")
 
     # --- HTTP server ------------------------------------------------------------------------
-    host: str = "0.0.0.0"
-    port: int = Field(8000, validation_alias=_env("port", "NIM_HTTP_API_PORT"))
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(8000, validation_alias=_env("port", "NIM_HTTP_API_PORT"),
+                      description="TCP port to listen on.")
     api_key: str | None = Field(None, description="If set, requests need `Authorization: Bearer`.")
     max_concurrent_requests: int = Field(256, ge=1, description="Beyond this, 429.")
-    max_request_body_bytes: int = Field(200 * 1024 * 1024, ge=1024)
-    log_level: str = "info"
+    max_request_body_bytes: int = Field(200 * 1024 * 1024, ge=1024,
+                                        description="Largest request body, in bytes (413).")
+    sse_keepalive_interval_s: float = Field(
+        10.0, gt=0, description="Seconds of silence after which a stream sends an SSE comment "
+                                "(while a long video decodes or prefills), so proxies with idle "
+                                "timeouts keep it open.")
+    log_level: str = Field("info", description="debug, info, warning or error.")
 
-    # --- sampling defaults (Cosmos-Reason1's), overridable per request ------------------------
-    default_max_tokens: int = Field(REASONING_MAX_TOKENS, ge=1)
-    default_temperature: float = Field(0.6, ge=0)
-    default_top_p: float = Field(0.95, gt=0, le=1)
-    default_repetition_penalty: float = Field(1.05, gt=0)
+    # --- the profile's keys: Cosmos-Reason1's values, overridden by a profile (see
+    # app/profiles/resolve.py for the order), and per request --------------------------------
+    system_prompt: str = Field(DEFAULT_SYSTEM_PROMPT, description=(
+        "System prompt for requests that send none; \"\" sends no system message."))
+    media_first: bool = Field(False, description=(
+        "Move a user turn's videos and images before its text (as cosmos-rl trains)."))
+    default_max_tokens: MaxTokens = REASONING_MAX_TOKENS
+    default_temperature: Temperature = 0.6
+    default_top_p: TopP = 0.95
+    default_top_k: TopK | None = Field(None, description="Top-k sampling; None = off.")
+    default_repetition_penalty: RepetitionPenalty = 1.05
 
     # --- video ingestion ----------------------------------------------------------------------
-    video_fps: float = Field(COSMOS_FPS, gt=0, le=60)
-    video_min_frames: int = Field(4, ge=2)
-    video_max_frames: int = Field(768, ge=2)
-    video_min_pixels: int = Field(128 * 28 * 28, ge=28 * 28, description="Per frame.")
-    video_max_pixels: int = Field(768 * 28 * 28, ge=28 * 28, description="Per frame.")
-    video_total_pixels: int = Field(COSMOS_TOTAL_PIXELS, ge=28 * 28,
-                                    description="Whole clip; caps the per-frame size.")
-    video_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="Encoded size cap.")
-    video_max_duration_s: float = Field(600.0, gt=0)
+    video_fps: Fps = COSMOS_FPS
+    video_nframes: NFrames | None = Field(None, description=(
+        "A fixed frame count per clip instead of video_fps (None = use video_fps)."))
+    video_min_frames: MinFrames = 4
+    video_max_frames: MaxFrames = 768
+    video_min_pixels: MinPixels = 128 * 28 * 28
+    video_max_pixels: MaxPixels = 768 * 28 * 28
+    video_total_pixels: TotalPixels = COSMOS_TOTAL_PIXELS
+    video_max_bytes: int = Field(100 * 1024 * 1024, ge=1024,
+                                 description="Largest encoded video, in bytes.")
+    video_max_duration_s: float = Field(600.0, gt=0, description="Longest video span, in s.")
     video_truncate_long: bool = Field(False, description="Truncate instead of rejecting clips "
                                                          "longer than video_max_duration_s.")
-    video_decode_timeout_s: float = Field(60.0, gt=0)
+    video_decode_timeout_s: float = Field(60.0, gt=0, description="Decode of one clip, in s.")
     video_decode_workers: int = Field(2, ge=1, description="Parallel decodes.")
     video_decode_threads: int = Field(0, ge=0, description="FFmpeg threads per decode; 0 = auto.")
     video_cache_bytes: int = Field(1024 * 1024 * 1024, ge=0, description="LRU of decoded clips.")
-    fetch_timeout_s: float = Field(30.0, gt=0)
-    fetch_connect_timeout_s: float = Field(5.0, gt=0)
-    fetch_max_redirects: int = Field(3, ge=0)
+    fetch_timeout_s: float = Field(30.0, gt=0, description="Whole download of one URL, in s.")
+    fetch_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect, in s.")
+    fetch_max_redirects: int = Field(3, ge=0, description="HTTP redirects followed per URL.")
     fetch_allow_private: bool = Field(False, description="Allow loopback/private URL targets.")
     allowed_local_media_dirs: Annotated[tuple[Path, ...], NoDecode] = Field(
         (), description="Directories whose files may be named by path or file:// URL.")
-    image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    image_max_bytes: int = Field(20 * 1024 * 1024, ge=1024,
+                                 description="Largest encoded image, in bytes.")
 
     # --- reasoning and guardrail --------------------------------------------------------------
     reasoning_default: bool = Field(True, description="Add the reasoning instruction unless the "
                                                       "request says `reasoning: false`.")
     return_raw_text: bool = Field(False, description="Return the model text unsplit.")
     guardrail_rules_path: Path | None = Field(None, description="YAML rules; None = shipped set.")
-    guardrail_policy_info: Policy = "annotate"
-    guardrail_policy_warning: Policy = "annotate"
-    guardrail_policy_critical: Policy = "annotate"
+    guardrail_policy_info: Policy = Field("annotate", description="off, annotate or block: "
+                                                                  "what info findings do.")
+    guardrail_policy_warning: Policy = Field("annotate", description="... warning findings.")
+    guardrail_policy_critical: Policy = Field("annotate", description="... critical findings.")
 
     @field_validator("allowed_local_media_dirs", mode="before")
     @classmethod

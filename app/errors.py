@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
 log = logging.getLogger(__name__)
 
 
@@ -33,6 +28,11 @@ class CosmosError(Exception):
 
 class InvalidRequestError(CosmosError):
     pass
+
+
+class ConfigError(Exception):
+    """A setting, profile or checkpoint that can never serve a request: raised at start, with
+    the message naming the setting, file or key."""
 
 
 class ContextLengthError(CosmosError):
@@ -87,17 +87,40 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def stream_error_body(exc: BaseException) -> dict:
+    """The last event of a stream that failed after its headers were sent."""
+    if not isinstance(exc, CosmosError):
+        log.error("stream failed", exc_info=exc)
+        exc = EngineError("generation failed; see server logs")
+    return exc.body()
+
+
+def error_response(exc: CosmosError):
+    """The HTTP response for a domain error raised where exception handlers do not reach
+    (middleware)."""
+    from fastapi.responses import JSONResponse
+
+    if exc.status_code >= 500:
+        log.error("request failed: %s", exc.message)
+    return JSONResponse(exc.body(), status_code=exc.status_code)
+
+
 def _param(loc: tuple) -> str | None:
     parts = [str(p) for p in loc if p not in ("body", "query", "path")]
     return ".".join(parts) or None
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app) -> None:
+    # The web framework is imported here, not at module level: stages raise these exceptions
+    # without depending on FastAPI.
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
     @app.exception_handler(CosmosError)
     async def _cosmos(_: Request, exc: CosmosError) -> JSONResponse:
-        if exc.status_code >= 500:
-            log.error("request failed: %s", exc.message)
-        return JSONResponse(exc.body(), status_code=exc.status_code)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,52 +9,25 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 
 from app import __version__, metrics
 from app.api import chat, inspect, routes
 from app.config import Settings
 from app.engine.base import Engine
 from app.engine.warmup import warm_up
-from app.errors import OverloadedError, error_body, install_error_handlers
+from app.errors import (AuthenticationError, PayloadTooLargeError, error_response,
+                        install_error_handlers)
 from app.guardrail import Guardrail
 from app.ingest import VideoIngestor
+from app.profiles import deployment_profile
+from app.serving.chat import ChatService
 
 log = logging.getLogger(__name__)
 _OPEN_PATHS = ("/health", "/v1/health", "/metrics", "/v1/metrics", "/version", "/v1/version")
-
-
-class Slot:
-    """One admitted request; releasing twice is harmless, so every exit path may release."""
-
-    def __init__(self, limiter: "Limiter"):
-        self._limiter: Limiter | None = limiter
-
-    def release(self) -> None:
-        if self._limiter is not None:
-            self._limiter.in_flight -= 1
-            metrics.REQUESTS_IN_FLIGHT.set(self._limiter.in_flight)
-            self._limiter = None
-
-
-class Limiter:
-    """Admission control: beyond `max_concurrent_requests` in flight, answer 429 at once rather
-    than queue without bound (the client's retry policy is a better queue than our memory)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.in_flight = 0
-
-    def acquire(self) -> Slot:
-        if self.in_flight >= self.limit:
-            raise OverloadedError(f"server is at its limit of {self.limit} concurrent requests; "
-                                  f"retry later")
-        self.in_flight += 1
-        metrics.REQUESTS_IN_FLIGHT.set(self.in_flight)
-        return Slot(self)
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -74,6 +47,8 @@ def _build_guardrail(settings: Settings) -> Guardrail | None:
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    """Raises ConfigError (before anything starts) for settings that can never serve."""
+    profile = deployment_profile(settings)
     engine = engine or build_engine(settings)
 
     def fail(app: FastAPI, what: str, exc: BaseException) -> None:
@@ -110,13 +85,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        ingestor = VideoIngestor(settings, profile)
+        app.state.ingestor = ingestor
+        app.state.chat = ChatService(settings, engine, ingestor, _build_guardrail(settings),
+                                     profile)
         starter = asyncio.create_task(run_engine(app))
         try:
             yield
         finally:
             starter.cancel()
             metrics.ENGINE_READY.set(0)
-            await app.state.ingestor.close()
+            await ingestor.close()
             await engine.shutdown()
 
     app = FastAPI(title="cosmos-serve", version=__version__, lifespan=lifespan)
@@ -125,30 +104,28 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine_failure = None
     app.state.warming = True  # until the start-up warm-up is over: /health/ready stays 503
     app.state.on_engine_failure = None
-    app.state.ingestor = VideoIngestor(settings)
-    app.state.guardrail = _build_guardrail(settings)
-    app.state.limiter = Limiter(settings.max_concurrent_requests)
+    app.state.profile = profile
     install_error_handlers(app)
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
+        started = time.perf_counter()
         path = request.url.path
         if settings.api_key and not path.startswith(_OPEN_PATHS):
             auth = request.headers.get("authorization", "")
             token = auth[7:] if auth.lower().startswith("bearer ") else ""
             if not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-                return JSONResponse(error_body("invalid or missing API key",
-                                               "authentication_error", None, "invalid_api_key"),
-                                    401)
+                return error_response(AuthenticationError("invalid or missing API key"))
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_request_body_bytes:
-            return JSONResponse(error_body(
+            return error_response(PayloadTooLargeError(
                 f"request body is {int(length)} bytes; the limit is "
-                f"{settings.max_request_body_bytes} bytes", "invalid_request_error", None,
-                "payload_too_large"), 413)
+                f"{settings.max_request_body_bytes} bytes (max_request_body_bytes)"))
         response = await call_next(request)
         if path.startswith("/v1/chat") or path.startswith("/v1/video"):
             metrics.REQUESTS.labels(path, str(response.status_code)).inc()
+            # Streams: until the response is handed over; their tokens are in TTFT/engine.
+            metrics.REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
         return response
 
     app.include_router(chat.router)

@@ -1,7 +1,8 @@
 """POST /v1/video/inspect: what the model would see of a video, without running the model.
 
 The body names the video as `{"video_url": {"url": ...}}`, `{"video_url": "..."}` or
-`{"url": "..."}`, with the same `video_*` option fields as chat completions. The answer is the
+`{"url": "..."}`, with the same `video_*` option fields as chat completions
+(`VideoRequestOptions`), on top of the deployment's profile. The answer is the
 clip's report (stream, timestamps, frame indices, size, vision tokens, skipped frames,
 timings); a second call for the same clip and options is a cache hit.
 """
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from app.errors import InvalidRequestError
+from app.ingest.options import VideoRequestOptions
 
 router = APIRouter()
 
@@ -22,19 +24,11 @@ class _URLRef(BaseModel):
     url: str
 
 
-class InspectRequest(BaseModel):
+class InspectRequest(VideoRequestOptions):
     model_config = ConfigDict(extra="forbid")
 
     video_url: _URLRef | None = None
     url: str | None = None
-    video_fps: float | None = None
-    video_min_frames: int | None = None
-    video_max_frames: int | None = None
-    video_min_pixels: int | None = None
-    video_max_pixels: int | None = None
-    video_total_pixels: int | None = None
-    video_start: float | None = None
-    video_end: float | None = None
 
     @field_validator("video_url", mode="before")
     @classmethod
@@ -49,10 +43,5 @@ async def inspect_video(body: InspectRequest, request: Request) -> dict:
     if not url:
         raise InvalidRequestError("give the video as video_url.url or url", param="video_url")
     ingestor = request.app.state.ingestor
-    options = ingestor.options({
-        "fps": body.video_fps, "min_frames": body.video_min_frames,
-        "max_frames": body.video_max_frames, "min_pixels": body.video_min_pixels,
-        "max_pixels": body.video_max_pixels, "total_pixels": body.video_total_pixels,
-        "start_s": body.video_start, "end_s": body.video_end})
-    clip = await ingestor.video(url, options)
+    clip = await ingestor.video(url, ingestor.options(body))
     return {**clip.report(), **clip.extra}

@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.ingest.options import VideoRequestOptions
+from app.profiles.model import MaxTokens, RepetitionPenalty, Temperature, TopK, TopP
+
 
 class _Lenient(BaseModel):
     # Unknown fields are ignored, as vLLM does, so newer SDKs keep working.
@@ -74,33 +77,30 @@ class ResponseFormat(_Lenient):
         return self
 
 
-class CosmosExtensions(_Lenient):
-    """cosmos-serve's request extensions (all optional; server settings give the defaults).
+class CosmosExtensions(VideoRequestOptions):
+    """cosmos-serve's request extensions (all optional; the deployment's profile and settings
+    give the defaults; docs/profiles.md has the order).
 
     - `reasoning`: add Cosmos-Reason1's `<think>/<answer>` instruction to the system prompt.
     - `return_raw_text`: return the model text unsplit in `content`.
-    - `video_fps`, `video_min_frames`, `video_max_frames`, `video_min_pixels`,
-      `video_max_pixels` (per frame), `video_total_pixels` (whole clip), `video_start`,
-      `video_end` (seconds): sampling and pixel budgets, with qwen-vl-utils' semantics.
+    - `video_fps` or `video_nframes`, `video_min_frames`, `video_max_frames`,
+      `video_min_pixels`, `video_max_pixels` (per frame), `video_total_pixels` (whole clip),
+      `video_start`, `video_end` (seconds): sampling and pixel budgets, with qwen-vl-utils'
+      semantics (`VideoRequestOptions`, shared with `POST /v1/video/inspect`).
     - `choices`: the multiple-choice letters the question offers, for the guardrail
       (parsed from the question when absent).
     - `guardrail`: `false` skips the guardrail for this request.
     - `repetition_penalty`, `top_k`, `min_tokens`, `ignore_eos`: vLLM's sampling extras.
+
+    Responses add `message.reasoning_content` (and `reasoning`), `choices[i].guardrail`, and
+    `usage.prompt_tokens_details.vision_tokens`.
     """
     reasoning: bool | None = None
     return_raw_text: bool | None = None
-    video_fps: float | None = Field(None, gt=0, le=60)
-    video_min_frames: int | None = Field(None, ge=2)
-    video_max_frames: int | None = Field(None, ge=2)
-    video_min_pixels: int | None = Field(None, ge=784)
-    video_max_pixels: int | None = Field(None, ge=784)
-    video_total_pixels: int | None = Field(None, ge=784)
-    video_start: float | None = Field(None, ge=0)
-    video_end: float | None = Field(None, gt=0)
     choices: list[str] | None = None
     guardrail: bool = True
-    repetition_penalty: float | None = Field(None, gt=0, le=2)
-    top_k: int | None = Field(None, ge=-1)
+    repetition_penalty: RepetitionPenalty | None = None
+    top_k: TopK | None = None
     min_tokens: int = Field(0, ge=0)
     ignore_eos: bool = False
 
@@ -108,10 +108,10 @@ class CosmosExtensions(_Lenient):
 class ChatCompletionRequest(CosmosExtensions):
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = None
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
     seed: int | None = None
     stop: str | list[str] | None = None
     n: int = Field(1, ge=1, le=16)
@@ -130,9 +130,6 @@ class ChatCompletionRequest(CosmosExtensions):
             raise ValueError("top_logprobs requires logprobs: true")
         if isinstance(self.stop, list) and len(self.stop) > 16:
             raise ValueError("stop accepts at most 16 sequences")
-        if (self.video_start is not None and self.video_end is not None
-                and self.video_end <= self.video_start):
-            raise ValueError("video_end must be greater than video_start")
         return self
 
     @property
@@ -144,10 +141,15 @@ class ChatCompletionRequest(CosmosExtensions):
 
 # ----------------------------------------------------------------------------- responses
 
+class PromptTokensDetails(BaseModel):
+    vision_tokens: int | None = None  # extension: the video and image tokens of the prompt
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
 
 
 class TopLogprob(BaseModel):
@@ -228,13 +230,23 @@ class ChatCompletionChunk(BaseModel):
     system_fingerprint: str | None = None
 
 
+class ServedProfile(BaseModel):
+    name: str | None
+    values: dict[str, Any]
+    sources: dict[str, str]
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "cosmos-serve"
     root: str | None = None
+    parent: str | None = None
     max_model_len: int | None = None
+    # Extension: the profile this model is served with, each key's value and the layer it
+    # came from (request > settings > profile > generation_config > default).
+    profile: ServedProfile | None = None
 
 
 class ModelList(BaseModel):

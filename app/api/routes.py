@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__, metrics
-from app.api.protocol import ModelCard, ModelList
-from app.errors import error_body
+from app.api.protocol import ModelCard, ModelList, ServedProfile
+from app.errors import ModelNotFoundError
 
 router = APIRouter()
 _STARTED = int(time.time())
@@ -19,19 +19,19 @@ _STARTED = int(time.time())
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> ModelList:
-    s, engine = request.app.state.settings, request.app.state.engine
+    s, engine, p = request.app.state.settings, request.app.state.engine, request.app.state.profile
+    profile = ServedProfile(name=p.profile_name, values=p.values, sources=p.sources)
     return ModelList(data=[ModelCard(id=s.model_name, created=_STARTED, root=s.model,
-                                     max_model_len=engine.max_model_len or s.max_model_len)])
+                                     max_model_len=engine.max_model_len or s.max_model_len,
+                                     profile=profile)])
 
 
 @router.get("/v1/models/{model_id:path}")
-async def get_model(model_id: str, request: Request):
+async def get_model(model_id: str, request: Request) -> ModelCard:
     s = request.app.state.settings
-    cards = (await list_models(request)).data
     if model_id not in (s.model_name, s.model):
-        return JSONResponse(error_body(f"model {model_id!r} does not exist",
-                                       "invalid_request_error", "model", "model_not_found"), 404)
-    return cards[0]
+        raise ModelNotFoundError(f"model {model_id!r} does not exist", param="model")
+    return (await list_models(request)).data[0]
 
 
 @router.get("/health/live")

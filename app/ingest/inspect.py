@@ -14,25 +14,28 @@ import sys
 import urllib.parse
 
 from app.config import Settings
-from app.errors import CosmosError
+from app.errors import ConfigError, CosmosError
 from app.ingest import options as opts
+from app.ingest.options import VideoRequestOptions
 from app.ingest.pipeline import ingest
 from app.ingest.sources import Sources
 from app.ingest.types import VideoClip
+from app.profiles import deployment_profile
+from app.profiles.model import describe
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cosmos-serve inspect",
                                 description="Show what the model sees of a video.")
     p.add_argument("video", metavar="VIDEO", help="path, file://, http(s):// or data: URL")
-    p.add_argument("--fps", type=float, help="sampling rate (default: server's, 4)")
-    p.add_argument("--min-frames", type=int)
-    p.add_argument("--max-frames", type=int)
-    p.add_argument("--min-pixels", type=int, help="per frame")
-    p.add_argument("--max-pixels", type=int, help="per frame")
-    p.add_argument("--total-pixels", type=int, help="whole clip; caps the per-frame size")
-    p.add_argument("--start", type=float, help="seconds")
-    p.add_argument("--end", type=float, help="seconds")
+    p.add_argument("--profile", metavar="NAME|FILE",
+                   help="model profile (default: COSMOS_PROFILE, else Cosmos-Reason1's)")
+    # One flag per request option, from the model the server validates requests with.
+    for name, field in VideoRequestOptions.model_fields.items():
+        key = name.removeprefix("video_")
+        kind = float if key in ("fps", "start", "end") else int
+        p.add_argument("--" + key.replace("_", "-"), dest=name, type=kind, metavar=key.upper(),
+                       help=describe(field))
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sheet", metavar="PATH", help="write a contact sheet PNG of the frames")
     return p
@@ -76,17 +79,19 @@ def _text(video: str, clip: VideoClip) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
-    overrides = {"fps": args.fps, "min_frames": args.min_frames, "max_frames": args.max_frames,
-                 "min_pixels": args.min_pixels, "max_pixels": args.max_pixels,
-                 "total_pixels": args.total_pixels, "start_s": args.start, "end_s": args.end}
     try:
-        options = opts.build(settings, overrides)
+        settings = Settings(**({"profile": args.profile} if args.profile else {}))
+        request = {k: getattr(args, k) for k in VideoRequestOptions.model_fields}
+        options = opts.build(deployment_profile(settings), opts.request_options(
+            {opts.FIELD_TO_KEY[k]: v for k, v in request.items()}))
         source, fetch_s = _load(args.video, settings)
         clip = ingest(source, options, settings)
         clip.fetch_s = fetch_s
     except CosmosError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)

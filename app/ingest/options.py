@@ -1,82 +1,107 @@
-"""Per-request sampling options: server defaults from Settings, overridden field by field.
+"""The per-request video options: one model for chat, `POST /v1/video/inspect` and the CLI.
 
-The server's `video_max_frames` and `video_max_pixels` are ceilings as well as defaults, so a
-request cannot buy more work than the operator allows; every rejection names the request field.
+A request's `video_*` fields go on top of the deployment's resolved profile (see
+`app/profiles/resolve.py`); the deployment's `max_frames` and `max_pixels` are ceilings as well
+as defaults, so a request cannot buy more work than the operator allows. Every rejection names
+the request field.
 """
 from __future__ import annotations
 
-import math
-from typing import Any
+import dataclasses
 
-from app.config import Settings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from app.errors import InvalidRequestError
-from app.ingest.types import FACTOR, VideoOptions
-
-# VideoOptions field -> the request field a client sets (our documented extension fields).
-PARAM = {"fps": "video_fps", "min_frames": "video_min_frames", "max_frames": "video_max_frames",
-         "min_pixels": "video_min_pixels", "max_pixels": "video_max_pixels",
-         "total_pixels": "video_total_pixels", "start_s": "video_start", "end_s": "video_end",
-         "resized_height": "video_resized_height", "resized_width": "video_resized_width"}
-_INTS = {"min_frames", "max_frames", "min_pixels", "max_pixels", "total_pixels",
-         "resized_height", "resized_width"}
+from app.ingest.types import VideoOptions
+from app.profiles.model import (VIDEO_KEYS, Fps, MaxFrames, MaxPixels, MinFrames, MinPixels,
+                                NFrames, TotalPixels)
+from app.profiles.resolve import Resolved
 
 
-def defaults(settings: Settings) -> VideoOptions:
-    return VideoOptions(fps=settings.video_fps, min_frames=settings.video_min_frames,
-                        max_frames=settings.video_max_frames, min_pixels=settings.video_min_pixels,
-                        max_pixels=settings.video_max_pixels,
-                        total_pixels=settings.video_total_pixels)
+class VideoRequestOptions(BaseModel):
+    """`video_*` request fields (all optional; the deployment's profile gives the defaults)."""
+    model_config = ConfigDict(extra="ignore")
+
+    video_fps: Fps | None = None
+    video_nframes: NFrames | None = None
+    video_min_frames: MinFrames | None = None
+    video_max_frames: MaxFrames | None = None
+    video_min_pixels: MinPixels | None = None
+    video_max_pixels: MaxPixels | None = None
+    video_total_pixels: TotalPixels | None = None
+    video_start: float | None = Field(None, ge=0, description="Start of the span, in seconds.")
+    video_end: float | None = Field(None, gt=0, description="End of the span, in seconds.")
+
+    @field_validator("video_nframes")
+    @classmethod
+    def _one_rate(cls, v, info):
+        if v is not None and info.data.get("video_fps") is not None:
+            raise ValueError("give video_fps or video_nframes, not both")
+        return v
+
+    @field_validator("video_end")
+    @classmethod
+    def _span(cls, v, info):
+        start = info.data.get("video_start")
+        if v is not None and start is not None and v <= start:
+            raise ValueError("video_end must be greater than video_start")
+        return v
+
+    def profile_overrides(self) -> dict:
+        """The profile keys this request sets (`video_fps` -> `fps`, ...)."""
+        return {k: getattr(self, f"video_{k}") for k in VIDEO_KEYS}
 
 
-def _number(key: str, value: Any) -> float | int:
-    param = PARAM[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidRequestError(f"{param} must be a number, got {value!r}", param=param)
-    if not math.isfinite(value):
-        raise InvalidRequestError(f"{param} must be finite", param=param)
-    if key in _INTS:
-        if value != int(value):
-            raise InvalidRequestError(f"{param} must be an integer, got {value!r}", param=param)
-        return int(value)
-    return float(value)
+VIDEO_REQUEST_FIELDS = tuple(VideoRequestOptions.model_fields)
 
 
-def _check(cond: bool, key: str, message: str) -> None:
-    if not cond:
-        raise InvalidRequestError(f"{PARAM[key]} {message}", param=PARAM[key])
+def _ceiling(value: int | None, limit: int, field: str) -> None:
+    if value is not None and value > limit:
+        raise InvalidRequestError(f"{field} is {value}; this server's limit is {limit} "
+                                  f"({field})", param=field)
 
 
-def build(settings: Settings, overrides: dict | None) -> VideoOptions:
-    """Server defaults plus the request's non-None overrides, validated."""
-    values = dict(defaults(settings).__dict__)
-    for key, value in (overrides or {}).items():
-        if key not in PARAM:
+def build(deployment: Resolved, request: VideoRequestOptions | None = None) -> VideoOptions:
+    """The options one clip is ingested with: the deployment's, then the request's."""
+    request = request or VideoRequestOptions()
+    _ceiling(request.video_max_frames, deployment["max_frames"], "video_max_frames")
+    _ceiling(request.video_nframes, deployment["max_frames"], "video_nframes")
+    _ceiling(request.video_max_pixels, deployment["max_pixels"], "video_max_pixels")
+    v = deployment.with_request(request.profile_overrides())
+    return VideoOptions(fps=v["fps"], nframes=v["nframes"], min_frames=v["min_frames"],
+                        max_frames=v["max_frames"], min_pixels=v["min_pixels"],
+                        max_pixels=v["max_pixels"], total_pixels=v["total_pixels"],
+                        start_s=request.video_start, end_s=request.video_end)
+
+
+_KEY_TO_FIELD = {**{k: f"video_{k}" for k in VIDEO_KEYS}, "start_s": "video_start",
+                 "end_s": "video_end"}
+FIELD_TO_KEY = {v: k for k, v in _KEY_TO_FIELD.items()}
+
+
+def request_options(overrides: dict | VideoRequestOptions | None) -> VideoRequestOptions:
+    """Request options from a model or from a dict of VideoOptions keys (`fps`, `start_s`...),
+    which is how code other than the HTTP layer (inspect, benchmarks) states them."""
+    if overrides is None or isinstance(overrides, VideoRequestOptions):
+        return overrides or VideoRequestOptions()
+    fields = {}
+    for key, value in overrides.items():
+        if key not in _KEY_TO_FIELD:
             raise InvalidRequestError(f"unknown video option {key!r}", param=key)
         if value is not None:
-            values[key] = _number(key, value)
-    o = VideoOptions(**values)
-    _check(0 < o.fps <= 60, "fps", f"must be in (0, 60], got {o.fps}")
-    _check(o.min_frames >= 2, "min_frames", f"must be at least 2, got {o.min_frames}")
-    _check(o.max_frames <= settings.video_max_frames, "max_frames",
-           f"is {o.max_frames}; this server's limit is {settings.video_max_frames} "
-           f"(video_max_frames)")
-    _check(o.max_frames >= o.min_frames, "max_frames",
-           f"({o.max_frames}) must be at least video_min_frames ({o.min_frames})")
-    _check(o.min_pixels >= FACTOR * FACTOR, "min_pixels",
-           f"must be at least {FACTOR * FACTOR}, got {o.min_pixels}")
-    _check(o.max_pixels <= settings.video_max_pixels, "max_pixels",
-           f"is {o.max_pixels}; this server's limit is {settings.video_max_pixels} "
-           f"(video_max_pixels)")
-    _check(o.max_pixels >= o.min_pixels, "max_pixels",
-           f"({o.max_pixels}) must be at least video_min_pixels ({o.min_pixels})")
-    _check(o.total_pixels >= o.min_pixels, "total_pixels",
-           f"({o.total_pixels}) must be at least video_min_pixels ({o.min_pixels})")
-    _check(o.start_s is None or o.start_s >= 0, "start_s", "must be >= 0")
-    _check(o.end_s is None or o.end_s > (o.start_s or 0), "end_s",
-           "must be greater than video_start (and 0)")
-    _check((o.resized_height is None) == (o.resized_width is None), "resized_height",
-           "and video_resized_width must be given together")
-    for key in ("resized_height", "resized_width"):
-        value = getattr(o, key)
-        _check(value is None or 0 < value <= 16384, key, "must be in [1, 16384]")
-    return o
+            fields[_KEY_TO_FIELD[key]] = value
+    try:
+        return VideoRequestOptions(**fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = str(first["loc"][0])
+        raise InvalidRequestError(f"{param}: {first['msg']}", param=param) from None
+
+
+def default_options(settings=None, **changes) -> VideoOptions:
+    """The deployment's options for `settings` (default: the environment's), with `changes`."""
+    from app.config import Settings
+    from app.profiles.resolve import resolve
+
+    options = build(resolve(settings or Settings()))
+    return dataclasses.replace(options, **changes) if changes else options

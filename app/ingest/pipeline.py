@@ -7,11 +7,11 @@ import logging
 import time
 
 from app.config import Settings
-from app.errors import ContextLengthError, CosmosError, MediaError
+from app.errors import CosmosError, MediaError
 from app.ingest.decode import decode
 from app.ingest.probe import Probe, probe
 from app.ingest.sampling import Plan, make_plan
-from app.ingest.types import FACTOR, TEMPORAL_PATCH, VideoClip, VideoOptions
+from app.ingest.types import VideoClip, VideoOptions
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +27,6 @@ def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) ->
     raise MediaError(f"the video is {end - start:.1f} s long; this server's limit is {limit:g} s "
                      f"(video_max_duration_s); send a shorter span with video_start/video_end",
                      code="video_too_long")
-
-
-def vision_tokens(plan: Plan) -> int:
-    return plan.nframes // TEMPORAL_PATCH * (plan.height // FACTOR) * (plan.width // FACTOR)
-
-
-def check_context(plan: Plan, settings: Settings) -> None:
-    tokens = vision_tokens(plan)
-    limit = settings.max_model_len
-    if limit and tokens >= limit:
-        raise ContextLengthError(
-            f"the video alone is {tokens} vision tokens ({plan.nframes} frames of "
-            f"{plan.width}x{plan.height}), but the model's context is {limit} tokens; lower "
-            f"video_fps, video_total_pixels or video_max_frames, or send a shorter span",
-            param="messages")
 
 
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
@@ -66,7 +51,6 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         options = apply_duration_limit(p, options, settings)
         times = p.seconds(p.frame_pts)
         plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
-        check_context(plan, settings)
         decoded = decode(p, plan, deadline=deadline, threads=settings.video_decode_threads)
         stream_index, codec = p.stream.index, p.stream.codec_context.name
     finally:

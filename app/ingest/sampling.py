@@ -44,15 +44,21 @@ def frame_range(num_frames: int, fps: float, options: VideoOptions) -> tuple[int
 def count_frames(span_frames: int, fps: float, options: VideoOptions) -> int:
     if span_frames < ref.FRAME_FACTOR:  # a one-frame clip: shown twice, as a temporal patch
         return ref.FRAME_FACTOR
-    ele = {"fps": options.fps, "min_frames": options.min_frames,
-           "max_frames": options.max_frames}
-    return ref.smart_nframes(ele, total_frames=span_frames, video_fps=fps)
+    if options.nframes is not None:
+        ele: dict = {"nframes": options.nframes}
+    else:
+        ele = {"fps": options.fps, "min_frames": options.min_frames,
+               "max_frames": options.max_frames}
+    try:
+        return ref.smart_nframes(ele, total_frames=span_frames, video_fps=fps)
+    except ValueError as exc:  # more frames asked for than the span has
+        raise InvalidRequestError(f"video_nframes ({options.nframes}) is more than the "
+                                  f"{span_frames} frames the video has in the chosen span",
+                                  param="video_nframes") from exc
 
 
 def target_size(height: int, width: int, nframes: int, options: VideoOptions) -> tuple[int, int]:
     try:
-        if options.resized_height is not None and options.resized_width is not None:
-            return ref.smart_resize(options.resized_height, options.resized_width, factor=FACTOR)
         max_pixels = ref.frame_max_pixels(nframes, options.min_pixels, options.max_pixels,
                                           options.total_pixels)
         return ref.smart_resize(height, width, factor=FACTOR, min_pixels=options.min_pixels,

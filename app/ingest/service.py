@@ -24,18 +24,21 @@ from app.ingest.images import decode_image
 from app.ingest.pipeline import ingest
 from app.ingest.sources import Media, Sources
 from app.ingest.types import VideoClip, VideoOptions
+from app.profiles.resolve import Resolved, resolve
 
 
 class VideoIngestor:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, profile: Resolved | None = None) -> None:
         self.settings = settings
+        # The deployment's resolved profile: its video keys are every request's defaults.
+        self.profile = profile or resolve(settings)
         self.sources = Sources(settings)
         self.cache = ClipCache(settings.video_cache_bytes)
         self._pool = ThreadPoolExecutor(settings.video_decode_workers,
                                         thread_name_prefix="cosmos-decode")
 
-    def options(self, overrides: dict | None = None) -> VideoOptions:
-        return opts.build(self.settings, overrides)
+    def options(self, overrides: dict | opts.VideoRequestOptions | None = None) -> VideoOptions:
+        return opts.build(self.profile, opts.request_options(overrides))
 
     async def video(self, url: str, options: VideoOptions) -> VideoClip:
         try:

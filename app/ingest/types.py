@@ -18,24 +18,22 @@ FACTOR = PATCH * MERGE  # 28 px of frame side per LLM token
 
 @dataclass(frozen=True)
 class VideoOptions:
-    """Per-request sampling and budget (server defaults filled in). Field names mirror
-    qwen-vl-utils' video element keys."""
-    fps: float = 4.0
-    min_frames: int = 4
-    max_frames: int = 768
-    min_pixels: int = 128 * 28 * 28
-    max_pixels: int = 768 * 28 * 28
-    total_pixels: int = 6_422_528
+    """How one clip is sampled and sized, every value settled (see `app.ingest.options.build`:
+    the defaults live in Settings and the profile, not here). Field names mirror qwen-vl-utils'
+    video element keys; exactly one of `fps` and `nframes` is set."""
+    fps: float | None
+    nframes: int | None
+    min_frames: int
+    max_frames: int
+    min_pixels: int
+    max_pixels: int
+    total_pixels: int
     start_s: float | None = None
     end_s: float | None = None
-    # A fixed output size, as qwen-vl-utils' resized_height/resized_width (rounded to 28).
-    resized_height: int | None = None
-    resized_width: int | None = None
 
     def cache_key(self) -> tuple:
-        return (self.fps, self.min_frames, self.max_frames, self.min_pixels, self.max_pixels,
-                self.total_pixels, self.start_s, self.end_s, self.resized_height,
-                self.resized_width)
+        return (self.fps, self.nframes, self.min_frames, self.max_frames, self.min_pixels,
+                self.max_pixels, self.total_pixels, self.start_s, self.end_s)
 
 
 @dataclass

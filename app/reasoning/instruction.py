@@ -33,7 +33,10 @@ def has_reasoning_instruction(messages: list[dict]) -> bool:
 def ensure_reasoning_instruction(messages: list[dict]) -> list[dict]:
     """OpenAI-style messages with the instruction in the system prompt; the input is not changed.
 
-    Appends to the first system message (string or text parts) or inserts one in front.
+    Appends to the first system message or inserts one in front. A system message sent as text
+    parts is joined into one string first, so the instruction is joined the same way (one
+    space) whether the system prompt came as a string or as parts: the chat template would
+    otherwise glue the parts together ("...footage.Answer the question...").
     """
     if has_reasoning_instruction(messages):
         return list(messages)
@@ -41,11 +44,7 @@ def ensure_reasoning_instruction(messages: list[dict]) -> list[dict]:
     for m in out:
         if m.get("role") != "system":
             continue
-        content = m.get("content")
-        if isinstance(content, list):
-            m["content"] = [*content, {"type": "text", "text": REASONING_INSTRUCTION}]
-        else:
-            existing = (content or "").rstrip()
-            m["content"] = f"{existing} {REASONING_INSTRUCTION}" if existing else REASONING_INSTRUCTION
+        existing = "".join(_texts(m.get("content"))).rstrip()
+        m["content"] = f"{existing} {REASONING_INSTRUCTION}" if existing else REASONING_INSTRUCTION
         return out
     return [{"role": "system", "content": f"{DEFAULT_SYSTEM_PROMPT} {REASONING_INSTRUCTION}"}, *out]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from app import metrics
 from app.api.protocol import GuardrailFindingOut, GuardrailReport
 from app.guardrail import Guardrail, GuardrailContext
-from app.reasoning import StreamingReasoningParser, parse_reasoning
+from app.reasoning import StreamingReasoningParser
 
 
 @dataclass
@@ -50,56 +50,52 @@ class GuardrailRunner:
 
 
 class ChoicePostprocessor:
+    """One choice's text, parsed once by the streaming parser in both modes: a complete
+    response is one delta followed by `finish`, so whole and streamed answers agree by
+    construction."""
+
     def __init__(self, raw: bool, runner: GuardrailRunner, expect_reasoning: bool = True):
         # Whole and streamed parses must agree on whether untagged leading text may still
         # turn out to be reasoning (held back) or is the answer (sent at once).
         self.raw = raw
         self.runner = runner
-        self.expect_reasoning = expect_reasoning
         self.text = ""
         self._stream = StreamingReasoningParser(expect_reasoning=expect_reasoning)
         self._held: list[str] = []
         self._hold = runner.may_block and not raw
 
-    # -------------------------------------------------------------- complete responses
     def complete(self, text: str, finish_reason: str | None) -> Final:
-        if self.raw:
-            return Final(None, text, finish_reason, None)
-        truncated = finish_reason == "length"
-        parsed = parse_reasoning(text, truncated=truncated,
-                                 expect_reasoning=self.expect_reasoning)
-        metrics.REASONING_PARSE.labels(parsed.outcome).inc()
-        report = self.runner.check(parsed, truncated)
-        content = parsed.answer
-        if report is not None and report.verdict == "block":
-            content, finish_reason = None, "content_filter"
-        return Final(parsed.reasoning, content, finish_reason, report)
+        self.feed(text)
+        return self.finish(finish_reason)[1]
 
-    # -------------------------------------------------------------- streams
     def feed(self, delta: str) -> list[tuple[str, str]]:
         """(field, text) pairs to send now; field is `reasoning` or `content`."""
         self.text += delta
         if self.raw:
             return [("content", delta)] if delta else []
-        out = []
-        for kind, piece in self._stream.feed(delta):
-            if kind == "content" and self._hold:
-                self._held.append(piece)
-            else:
-                out.append((kind, piece))
-        return out
+        return self._route(self._stream.feed(delta))
 
     def finish(self, finish_reason: str | None) -> tuple[list[tuple[str, str]], Final]:
         """Flush what was held back; the final verdict rides on the last chunk."""
         if self.raw:
             return [], Final(None, self.text, finish_reason, None)
+        truncated = finish_reason == "length"
+        out = self._route(self._stream.finish(truncated=truncated))
+        parsed = self._stream.result
+        metrics.REASONING_PARSE.labels(parsed.outcome).inc()
+        report = self.runner.check(parsed, truncated)
+        final = Final(parsed.reasoning, parsed.answer, finish_reason, report)
+        if report is not None and report.verdict == "block":
+            final = Final(parsed.reasoning, None, "content_filter", report)
+        elif self._hold and self._held:
+            out.append(("content", "".join(self._held)))
+        return out, final
+
+    def _route(self, deltas) -> list[tuple[str, str]]:
         out = []
-        for kind, piece in self._stream.finish(truncated=finish_reason == "length"):
+        for kind, piece in deltas:
             if kind == "content" and self._hold:
                 self._held.append(piece)
             else:
                 out.append((kind, piece))
-        final = self.complete(self.text, finish_reason)
-        if self._hold and final.content is not None and self._held:
-            out.append(("content", "".join(self._held)))
-        return out, final
+        return out

@@ -81,10 +81,10 @@ def _target(path: str) -> tuple[int, int, list[int]]:
     """Our plan's size and frame indices, for the loops that need them."""
     from app.ingest.probe import probe
     from app.ingest.sampling import make_plan
-    from app.ingest.types import VideoOptions
+    from app.ingest.options import default_options
 
     p = probe(path, deadline=time.monotonic() + 60)
-    plan = make_plan(p.seconds(p.frame_pts), p.fps, p.height, p.width, VideoOptions())
+    plan = make_plan(p.seconds(p.frame_pts), p.fps, p.height, p.width, default_options())
     p.close()
     return plan.height, plan.width, plan.indices.tolist()
 
@@ -96,12 +96,12 @@ def worker(method: str, path: str, runs: int) -> dict:
     if method == "ours":
         from app.config import Settings
         from app.ingest.pipeline import ingest
-        from app.ingest.types import VideoOptions
+        from app.ingest.options import default_options
 
         settings = Settings()
 
         def fn():
-            return ingest(path, VideoOptions(), settings).frames.shape
+            return ingest(path, default_options(), settings).frames.shape
     elif method in ("hit", "hit-data"):
         return _hit(path, runs, data_url=method == "hit-data")
     elif method == "burst16":

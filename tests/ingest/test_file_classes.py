@@ -8,10 +8,11 @@ import pytest
 from app.errors import MediaError
 from app.ingest import decode as decode_mod
 from app.ingest.pipeline import ingest
+from app.ingest.options import default_options
 from app.ingest.types import VideoOptions
 from tests.ingest.clips import read_barcode
 
-COSMOS = VideoOptions()
+COSMOS = default_options()
 
 
 def codes(clip) -> list[int]:
@@ -19,7 +20,7 @@ def codes(clip) -> list[int]:
 
 
 def run(path, settings, **options):
-    return ingest(str(path), VideoOptions(**options), settings)
+    return ingest(str(path), default_options(**options), settings)
 
 
 def count_decoded(monkeypatch) -> list[int]:

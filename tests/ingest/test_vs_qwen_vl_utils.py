@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from app.ingest.pipeline import ingest
+from app.ingest.options import default_options
 from app.ingest.types import VideoOptions
 
 vp = pytest.importorskip("qwen_vl_utils.vision_process")
@@ -26,6 +27,10 @@ VARIANTS = {
     "small_budget": {"total_pixels": 1_000_000},
     "span": {"start_s": 1.0, "end_s": 3.0},
     "big_min": {"min_pixels": 256 * 784, "max_pixels": 512 * 784},
+    "nframes": {"fps": None, "nframes": 6},
+    # cosmos-cookbook's recipe after the profile lowered the minimum to its max_pixels
+    "cookbook": {"fps": 1.0, "max_pixels": 81_920, "min_pixels": 81_920,
+                 "total_pixels": 90_316_800},
 }
 
 
@@ -36,9 +41,12 @@ def decord_reader():
 
 
 def reference(path, o: VideoOptions):
-    ele = {"video": str(path), "fps": o.fps, "min_frames": o.min_frames,
-           "max_frames": o.max_frames, "min_pixels": o.min_pixels, "max_pixels": o.max_pixels,
+    ele = {"video": str(path), "min_pixels": o.min_pixels, "max_pixels": o.max_pixels,
            "total_pixels": o.total_pixels}
+    if o.nframes is not None:
+        ele["nframes"] = o.nframes
+    else:
+        ele.update(fps=o.fps, min_frames=o.min_frames, max_frames=o.max_frames)
     if o.start_s is not None:
         ele["video_start"] = o.start_s
     if o.end_s is not None:
@@ -64,17 +72,17 @@ def test_real_clips_cosmos_defaults(real_clips, settings):
     for name, path in real_clips.items():
         if name.endswith(".mkv"):  # AV1: decord has no AV1 decoder; covered in file classes
             continue
-        clip = ingest(str(path), VideoOptions(), settings)
+        clip = ingest(str(path), default_options(), settings)
         # 2.5: the 128x128 HEVC clip is *upscaled* 2.6x, where the two bicubic kernels differ
-        assert_same(clip, path, VideoOptions(), max_mad=2.5)
+        assert_same(clip, path, default_options(), max_mad=2.5)
         checked += 1
     assert checked >= 6
 
 
 @pytest.mark.parametrize("name", GENERATED)
 def test_generated_clips_cosmos_defaults(clip_dir, settings, name):
-    clip = ingest(str(clip_dir / name), VideoOptions(), settings)
-    assert_same(clip, clip_dir / name, VideoOptions(), max_mad=2.0)
+    clip = ingest(str(clip_dir / name), default_options(), settings)
+    assert_same(clip, clip_dir / name, default_options(), max_mad=2.0)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
@@ -82,5 +90,5 @@ def test_option_variants(real_clips, settings, variant):
     path = real_clips.get("phy_moviepy_airplane_failing_audio.mp4")
     if path is None:
         pytest.skip("real clip missing")
-    o = VideoOptions(**VARIANTS[variant])
+    o = default_options(**VARIANTS[variant])
     assert_same(ingest(str(path), o, settings), path, o, max_mad=1.5)

@@ -20,11 +20,14 @@ def test_appends_to_a_string_system_message_without_mutating_input():
     assert messages[0]["content"] == "You are a driving assistant."
 
 
-def test_appends_a_text_part_to_a_parts_system_message():
-    messages = [{"role": "system", "content": [{"type": "text", "text": "Be brief."}]}, USER]
-    out = ensure_reasoning_instruction(messages)
-    assert out[0]["content"][-1] == {"type": "text", "text": REASONING_INSTRUCTION}
-    assert len(messages[0]["content"]) == 1
+def test_parts_and_string_system_prompts_join_the_same_way():
+    text = "You are a helpful assistant that can answer questions about a street-view CCTV footage."
+    parts = [{"type": "text", "text": text[:40]}, {"type": "text", "text": text[40:]}]
+    as_parts = ensure_reasoning_instruction([{"role": "system", "content": parts}, USER])
+    as_string = ensure_reasoning_instruction([{"role": "system", "content": text}, USER])
+    assert as_parts == as_string
+    assert as_parts[0]["content"] == f"{text} {REASONING_INSTRUCTION}"
+    assert len(parts) == 2 and parts[1]["text"] == text[40:]  # input untouched
 
 
 def test_empty_system_message_gets_the_instruction_alone():
