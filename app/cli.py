@@ -1,4 +1,4 @@
-"""`cosmos-serve`: serve, inspect, guardrail, dev build-tiny-model, dev demo.
+"""`cosmos-serve`: serve, inspect, guardrail, profile, dev build-tiny-model, dev demo.
 
 `serve` has one flag per settings field (`--max-model-len`, `--video-fps`, ...), generated from
 the Settings model so the two can never drift apart; flags override `COSMOS_*` variables.
@@ -37,6 +37,8 @@ def _serve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     fields = Settings.model_fields
+    from app.errors import ConfigError
+
     try:
         settings = Settings(**{k: v for k, v in vars(args).items()
                                if k in fields and v is not None})
@@ -45,7 +47,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:  # a setting, profile or checkpoint that can never serve
+        print(f"cosmos-serve: {exc}", file=sys.stderr)
+        return 2
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
                                            log_level=settings.log_level, access_log=False,
                                            timeout_graceful_shutdown=30))
@@ -59,6 +65,28 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C/SIGINT after its graceful shutdown
         return 130
     return 1 if app.state.engine_failure else 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from app.errors import ConfigError
+    from app.profiles import load_profile
+    from app.profiles.training import dump, from_training
+
+    try:
+        if args.profile_command == "from-training":
+            text = dump(from_training(args.config, args.eval_config))
+        else:
+            text = dump(load_profile(args.profile)[1])
+    except ConfigError as exc:
+        print(f"cosmos-serve profile: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "output", None):
+        with open(args.output, "w") as f:
+            f.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _dev(args: argparse.Namespace) -> int:
@@ -83,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("guardrail", help="check a model output read from stdin", add_help=False)
     sub.add_parser("eval", help="video-QA accuracy and speed of a deployment (and `eval compare`)",
                    add_help=False)
+    prof = sub.add_parser("profile", help="model profiles: what the model sees, how it is asked")
+    prof_sub = prof.add_subparsers(dest="profile_command", required=True)
+    train = prof_sub.add_parser("from-training",
+                                help="write a profile from a cosmos-rl training config")
+    train.add_argument("config", metavar="CONFIG.toml", help="cosmos-rl SFT config (TOML)")
+    train.add_argument("--eval-config", metavar="EVAL.yaml",
+                       help="the recipe's eval_config.yaml: its `generation` sampling too")
+    train.add_argument("-o", "--output", metavar="FILE",
+                       help="write here (e.g. CHECKPOINT/cosmos-serve.yaml); default: stdout")
+    show = prof_sub.add_parser("show", help="print a built-in profile or a profile file")
+    show.add_argument("profile", metavar="NAME|FILE")
     dev = sub.add_parser("dev", help="developer tools")
     dev_sub = dev.add_subparsers(dest="dev_command", required=True)
     tiny = dev_sub.add_parser("build-tiny-model", help="write the tiny random Qwen2.5-VL checkpoint")
@@ -114,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "profile":
+        return _profile(args)
     return _dev(args)
 
 
