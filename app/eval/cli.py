@@ -99,11 +99,12 @@ def format_summary(s: dict) -> str:
 
 
 def eval_main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    from app.eval.dataset import EvalItem
     from app.eval.report import render_report
     from app.eval.runner import RunAborted, RunConfig, load_run, run_items
     from app.eval.summary import summarize
 
-    args = _parser().parse_args(argv)
     if args.concurrency < 1:
         return _fail("--concurrency must be at least 1")
     dataset = Path(args.dataset)
@@ -154,6 +155,7 @@ def eval_main(argv: list[str]) -> int:
         aborted = str(exc)
     except KeyboardInterrupt:
         interrupted = True
+    results = []
     if (out / RESULTS).is_file() and (out / RESULTS).stat().st_size:
         wanted = set(ids)
         results = [r for r in rewrite_results(out, ids) if r.id in wanted]
@@ -162,15 +164,16 @@ def eval_main(argv: list[str]) -> int:
         (out / REPORT).write_text(render_report(summary, results), encoding="utf-8")
         print(format_summary(summary))
         print(f"wrote {out / RESULTS}, {out / SUMMARY}, {out / REPORT}", file=sys.stderr)
-        evaluated = summary["items"]["evaluated"]
-    else:
-        evaluated = 0
     if aborted:
         print(f"cosmos-serve eval: {aborted}", file=sys.stderr)
     if interrupted:
         print("cosmos-serve eval: interrupted; continue with --resume", file=sys.stderr)
         return 130
-    if not evaluated:
+    # Failing: this invocation had items to ask and got no answer to any of them, or the run
+    # as a whole has none.
+    asked = {e.id for e in todo if isinstance(e, EvalItem)}
+    answered = {r.id for r in results if r.evaluated}
+    if not answered or (asked and not asked & answered):
         return _fail("no item could be evaluated", 1)
     return 0
 

@@ -166,7 +166,8 @@ def load_dataset(path: str | Path) -> list[EvalItem | Problem]:
         try:
             if "id" not in raw or raw["id"] in (None, ""):
                 raise ValueError("no 'id'")
-            if item_id in seen:
+            if item_id in seen:  # its own id, so that it cannot replace the first one's result
+                item_id = f"{item_id}#{n}"
                 raise ValueError("duplicate id")
             item = _llava_item(raw) if "conversations" in raw else _jsonl_item(raw)
         except (ValueError, KeyError, TypeError) as exc:

@@ -131,7 +131,7 @@ def _latency_rows(lat: dict) -> list[list[str]]:
 def render_report(summary: dict, results: list[Result]) -> str:
     run, items, acc = summary["run"], summary["items"], summary["accuracy"]
     thr, tok = summary["throughput"], summary["tokens"]
-    head = table(["", ""], [
+    head = table(["run", ""], [
         ["dataset", esc(run.get("dataset"))], ["server", esc(run.get("base_url"))],
         ["model", esc(run.get("model"))], ["profile", esc(run.get("profile") or "(server's)")],
         ["started", esc(run.get("started"))], ["concurrency", esc(run.get("concurrency"))]])
