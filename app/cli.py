@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_flags(serve)
     sub.add_parser("inspect", help="show what the model sees of a video", add_help=False)
     sub.add_parser("guardrail", help="check a model output read from stdin", add_help=False)
+    sub.add_parser("quantize", help="write an FP8 copy of a Qwen2.5-VL checkpoint",
+                   add_help=False)
     sub.add_parser("eval", help="video-QA accuracy and speed of a deployment (and `eval compare`)",
                    add_help=False)
     prof = sub.add_parser("profile", help="model profiles: what the model sees, how it is asked")
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.guardrail.cli import main as guardrail_main
 
         return guardrail_main(argv[1:])
+    if argv and argv[0] == "quantize":
+        from app.quantize.cli import main as quantize_main
+
+        return quantize_main(argv[1:])
     if argv and argv[0] == "eval":
         from app.eval.cli import main as eval_main
 
