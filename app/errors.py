@@ -129,12 +129,15 @@ def install_error_handlers(app) -> None:
         first = errs[0] if errs else {}
         loc = tuple(first.get("loc", ()))
         msg = first.get("msg", "invalid request")
+        if first.get("type") == "json_invalid":  # loc is a character offset, not a field
+            detail = (first.get("ctx") or {}).get("error", msg)
+            return JSONResponse(error_body(f"the request body is not valid JSON: {detail}",
+                                           "invalid_request_error", None, "invalid_json"), 400)
         param = _param(loc)
         text = f"{param}: {msg}" if param else msg
         if len(errs) > 1:
             text += f" (and {len(errs) - 1} more error(s))"
-        code = "invalid_json" if first.get("type") == "json_invalid" else "invalid_value"
-        return JSONResponse(error_body(text, "invalid_request_error", param, code), 400)
+        return JSONResponse(error_body(text, "invalid_request_error", param, "invalid_value"), 400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

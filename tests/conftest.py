@@ -84,3 +84,11 @@ def client(server: ServerProcess):
 
     return OpenAI(base_url=server.base_url + "/v1", api_key="unused", max_retries=0,
                   timeout=300)
+
+
+@pytest.fixture
+def live():
+    """`with live(engine, **settings) as srv`: the app over a fake engine on real HTTP."""
+    from tests.live_server import LiveServer
+
+    return LiveServer

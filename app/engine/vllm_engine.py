@@ -17,6 +17,7 @@ from pathlib import Path
 from app.config import Settings
 from app.engine.base import (ChoiceDelta, Engine, EngineInput, EngineStep, SamplingOptions,
                              TokenLogprob)
+from app.engine.template import ChatTemplate
 from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata, move_to_host,
                                     processing_blocks_loop, processor_kwargs)
 from app.errors import ContextLengthError, EngineError, InvalidRequestError
@@ -161,11 +162,10 @@ class VLLMEngine(Engine):
             self._mm_pool.shutdown(wait=False, cancel_futures=True)
 
     def render_prompt(self, messages: list[dict]) -> str:
-        return self._tokenizer.apply_chat_template(messages, tokenize=False,
-                                                   add_generation_prompt=True)
+        return ChatTemplate(self._tokenizer).render(messages)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False))
+        return ChatTemplate(self._tokenizer).count(text)
 
     async def health(self) -> None:
         if self._llm is None or self._llm.errored:
