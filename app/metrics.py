@@ -1,11 +1,20 @@
 """All Prometheus metrics of cosmos-serve, in base units, one histogram per pipeline stage.
 
-Metrics live in a private registry (not the process-global default) so several apps in one
-process, as in tests, do not collide; `/metrics` renders this registry.
+Ours live in a private registry (not the process-global default) so several apps in one
+process, as in tests, do not collide. `/metrics` renders it followed by the process-global
+registry, where vLLM's AsyncLLM registers its own metrics (`vllm:num_requests_waiting`,
+`vllm:kv_cache_usage_perc`, token counters, TTFT/TPOT histograms: what `vllm serve` and NIM
+export, so dashboards and autoscalers written for them work unchanged) and prometheus_client its
+`process_*` / `python_*` collectors (`process_start_time_seconds` counts restarts).
 """
 from __future__ import annotations
 
+import logging
+
+from prometheus_client import REGISTRY as GLOBAL_REGISTRY
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -68,5 +77,30 @@ GUARDRAIL_FINDINGS = Counter("cosmos_guardrail_findings_total", "Findings by rul
                              ["rule", "severity"], registry=REGISTRY)
 
 
+class _Exposition:
+    """Our registry, then every family of the global one whose names are not ours.
+
+    Two families with one name in one exposition make Prometheus reject the whole scrape, so a
+    global family that shares a metric or sample name with ours is left out (and logged once)
+    rather than breaking every other series.
+    """
+
+    _clashes_logged: set[str] = set()
+
+    def collect(self):
+        ours = list(REGISTRY.collect())
+        taken = {m.name for m in ours} | {s.name for m in ours for s in m.samples}
+        yield from ours
+        for family in GLOBAL_REGISTRY.collect():
+            names = {family.name} | {s.name for s in family.samples}
+            if names & taken:
+                if family.name not in self._clashes_logged:
+                    self._clashes_logged.add(family.name)
+                    log.warning("metric %s of the global registry clashes with ours; "
+                                "left out of /metrics", family.name)
+                continue
+            yield family
+
+
 def render() -> bytes:
-    return generate_latest(REGISTRY)
+    return generate_latest(_Exposition())

@@ -66,6 +66,8 @@ def engine_args(settings: Settings) -> dict:
         enforce_eager=settings.enforce_eager, enable_prefix_caching=settings.enable_prefix_caching,
         load_format=settings.load_format, trust_remote_code=settings.trust_remote_code,
         kv_cache_dtype=settings.kv_cache_dtype,
+        # Stats on: AsyncLLM then registers vLLM's Prometheus metrics, which /metrics renders.
+        disable_log_stats=False,
         limit_mm_per_prompt={"video": settings.limit_videos_per_prompt,
                              "image": settings.limit_images_per_prompt},
     )
