@@ -35,8 +35,14 @@ def build_engine(settings: Settings) -> Engine:
         from app.engine.fake import FakeEngine
 
         return FakeEngine(settings)
+    from app.engine.checkpoint import prepare_checkpoint
     from app.engine.vllm_engine import VLLMEngine
 
+    # Checked before vLLM starts; the path it loads may be an overlay with borrowed files.
+    path = prepare_checkpoint(settings.model, settings.processor)
+    if path != settings.model:
+        settings = settings.model_copy(update={"model": path,
+                                               "served_model_name": settings.model_name})
     return VLLMEngine(settings)
 
 
