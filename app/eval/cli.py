@@ -161,7 +161,10 @@ def eval_main(argv: list[str]) -> int:
         results = [r for r in rewrite_results(out, ids) if r.id in wanted]
         summary = summarize(results, run)
         write_json(out / SUMMARY, summary)
-        (out / REPORT).write_text(render_report(summary, results), encoding="utf-8")
+        try:
+            (out / REPORT).write_text(render_report(summary, results), encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001 - the results and summary are written already
+            print(f"cosmos-serve eval: could not write {out / REPORT}: {exc!r}", file=sys.stderr)
         print(format_summary(summary))
         print(f"wrote {out / RESULTS}, {out / SUMMARY}, {out / REPORT}", file=sys.stderr)
     if aborted:

@@ -67,8 +67,9 @@ def category_plot(summary: dict) -> str:
     names = ["overall"] + list(cats)
     accs = [summary["accuracy"]] + list(cats.values())
     values = [a["accuracy"] or 0.0 for a in accs]
-    lo = [v - (a["ci95"] or [v, v])[0] for v, a in zip(values, accs)]
-    hi = [(a["ci95"] or [v, v])[1] - v for v, a in zip(values, accs)]
+    # Clamped: at 0% or 100% the interval's edge is the value, give or take a rounding error.
+    lo = [max(0.0, v - (a["ci95"] or [v, v])[0]) for v, a in zip(values, accs)]
+    hi = [max(0.0, (a["ci95"] or [v, v])[1] - v) for v, a in zip(values, accs)]
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names)), 3.6))
     colors = ["#0969da"] + ["#54aeff"] * len(cats)
     ax.bar(names, values, yerr=[lo, hi], capsize=4, color=colors)
@@ -95,7 +96,7 @@ def confusion_plot(summary: dict) -> str:
             ax.text(j, i, str(v), ha="center", va="center",
                     color="white" if v > max(map(max, matrix)) / 2 else "black")
     ax.set_xticks(range(len(c["cols"])), c["cols"])
-    ax.set_yticks(range(len(c["rows"])), c["rows"] or [""])
+    ax.set_yticks(range(max(len(c["rows"]), 1)), c["rows"] or [""])
     ax.set_xlabel("answered")
     ax.set_ylabel("expected")
     ax.set_title("Confusion matrix of letters")
