@@ -109,3 +109,16 @@ def test_checkpoint_profile_is_the_default_and_flag_overrides_it(tmp_path):
     r = deployment_profile(Settings(model=model, profile="cosmos-reason1"))
     assert r["fps"] == 4 and r.profile_name == "cosmos-reason1"
     shutil.rmtree(model)
+
+
+@pytest.mark.parametrize("profile, frames, size, tokens", [
+    ("cookbook-sft", 74, (196, 364), 3367), ("cosmos-reason1", 300, (224, 420), 18000)])
+def test_a_75s_1080p_clip_as_each_profile_sees_it(profile, frames, size, tokens):
+    import numpy as np
+
+    from app.ingest.sampling import make_plan
+
+    name, p = load_profile(profile)
+    plan = make_plan(np.arange(2250) / 30.0, 30.0, 1080, 1920, build(resolve(Settings(), p, name)))
+    assert (plan.nframes, (plan.height, plan.width)) == (frames, size)
+    assert plan.nframes // 2 * (plan.height // 28) * (plan.width // 28) == tokens
