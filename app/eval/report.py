@@ -117,7 +117,8 @@ def latency_plot(results: list[Result]) -> str:
     ax.set_xlabel("seconds")
     ax.set_ylabel("items")
     ax.set_title("Latency")
-    ax.legend(fontsize=8)
+    if both:
+        ax.legend(fontsize=8)
     return figure_tag(fig, "latency histogram")
 
 
