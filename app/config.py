@@ -86,7 +86,26 @@ class Settings(BaseSettings):
     port: int = Field(8000, validation_alias=_env("port", "NIM_HTTP_API_PORT"),
                       description="TCP port to listen on.")
     api_key: str | None = Field(None, description="If set, requests need `Authorization: Bearer`.")
+    api_keys: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="More accepted API keys (COSMOS_API_KEYS: comma-separated).")
+    api_keys_file: Path | None = Field(
+        None, description="File of accepted API keys, one per line (a mounted Secret); re-read "
+                          "when it changes, so keys rotate without a restart.")
+    metrics_require_key: bool = Field(False, description="/metrics needs an API key too "
+                                                         "(health probes never do).")
     max_concurrent_requests: int = Field(256, ge=1, description="Beyond this, 429.")
+    overload_retry_after_s: int = Field(
+        1, ge=0, description="Retry-After (seconds) sent with a 429 when a cap is reached.")
+    request_deadline_s: float = Field(
+        600.0, gt=0, description="Longest a chat request may take, in s, from arrival to its "
+                                 "last token; a client may lower it with the "
+                                 "X-Request-Deadline-S header. Past it: 504 (an error event in "
+                                 "a stream), engine request aborted, decode cancelled.")
+    shutdown_grace_s: float = Field(
+        120.0, gt=0, description="On SIGTERM/SIGINT, seconds until everything the server started "
+                                 "has stopped: requests drain for all but the last quarter "
+                                 "(at most 15 s, kept to stop the engine), then get 503. Keep "
+                                 "the pod's terminationGracePeriodSeconds above it.")
     max_request_body_bytes: int = Field(200 * 1024 * 1024, ge=1024,
                                         description="Largest request body, in bytes (413).")
     sse_keepalive_interval_s: float = Field(
@@ -94,6 +113,9 @@ class Settings(BaseSettings):
                                 "(while a long video decodes or prefills), so proxies with idle "
                                 "timeouts keep it open.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per line (request id, route, status, "
+                            "latency, tokens), for log collectors; `text` for a terminal.")
 
     # --- the profile's keys: Cosmos-Reason1's values, overridden by a profile (see
     # app/profiles/resolve.py for the order), and per request --------------------------------
@@ -123,6 +145,14 @@ class Settings(BaseSettings):
                                                          "longer than video_max_duration_s.")
     video_decode_timeout_s: float = Field(60.0, gt=0, description="Decode of one clip, in s.")
     video_decode_workers: int = Field(2, ge=1, description="Parallel decodes.")
+    video_decode_queue_max: int = Field(32, ge=0, description="Decodes that may wait for a "
+                                                               "worker; beyond, 429.")
+    video_max_source_pixels: int = Field(
+        150_000_000_000, ge=1, description="Width x height x frames of a video's stream, checked "
+                                           "from its headers and index before any decoding "
+                                           "(default: 10 min of 4K at 30 fps).")
+    video_max_source_frames: int = Field(90_000, ge=1, description="Frames in a video's stream "
+                                                                   "(checked while indexing).")
     video_decode_threads: int = Field(0, ge=0, description="FFmpeg threads per decode; 0 = auto.")
     video_cache_bytes: int = Field(1024 * 1024 * 1024, ge=0, description="LRU of decoded clips.")
     fetch_timeout_s: float = Field(30.0, gt=0, description="Whole download of one URL, in s.")
@@ -143,6 +173,13 @@ class Settings(BaseSettings):
                                                                   "what info findings do.")
     guardrail_policy_warning: Policy = Field("annotate", description="... warning findings.")
     guardrail_policy_critical: Policy = Field("annotate", description="... critical findings.")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(k.strip() for k in v.split(",") if k.strip())
+        return tuple(k.strip() for k in v if k.strip()) if isinstance(v, (list, tuple)) else v
 
     @field_validator("allowed_local_media_dirs", mode="before")
     @classmethod
