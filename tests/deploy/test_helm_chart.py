@@ -79,7 +79,7 @@ def test_defaults_fit_the_app_and_the_image():
     assert VALUES["resources"]["limits"]["nvidia.com/gpu"] == 1
     assert VALUES["terminationGracePeriodSeconds"] >= 30  # uvicorn drains for up to 30 s
     dockerfile = (REPO / "Dockerfile").read_text()
-    (uid,) = re.findall(r"^USER (\d+)", dockerfile, re.M)
+    (uid,) = set(re.findall(r"^USER (\d+)", dockerfile, re.M))  # the gpu and cpu targets'
     assert VALUES["podSecurityContext"]["runAsUser"] == int(uid)
 
 
@@ -346,7 +346,8 @@ def test_rules_given_as_a_map_and_weights_from_a_host_path(helm, monkeypatch, tm
 
 
 def test_served_model_name_in_notes_is_the_servers(helm, monkeypatch):
-    _, notes = render(helm, {"model": {"path": "/models/team-a/finetune-v3/"}})
+    _, notes = render(helm, {"model": {"path": "/models/team-a/finetune-v3/"},
+                             "weights": {"existingClaim": "team-a"}})
     s = Settings(model="/models/team-a/finetune-v3/")
     assert f'model="{s.model_name}"' in notes
 

@@ -56,23 +56,28 @@ field): `env` is checked against it because Settings ignores unknown names, so a
 otherwise change nothing, silently. tests/deploy/test_helm_chart.py keeps it equal to Settings.
 */}}
 {{- define "cosmos-serve.settingsEnvNames" -}}
-COSMOS_MODEL COSMOS_SERVED_MODEL_NAME COSMOS_ENGINE COSMOS_DTYPE COSMOS_MAX_MODEL_LEN
-COSMOS_QUANTIZATION COSMOS_KV_CACHE_DTYPE COSMOS_TENSOR_PARALLEL_SIZE
-COSMOS_GPU_MEMORY_UTILIZATION COSMOS_KV_CACHE_MEMORY_BYTES COSMOS_CPU_KV_CACHE_GIB COSMOS_MAX_NUM_SEQS COSMOS_ENFORCE_EAGER
-COSMOS_ENABLE_PREFIX_CACHING COSMOS_LOAD_FORMAT COSMOS_WARMUP_ON_START COSMOS_ENGINE_WATCHDOG_INTERVAL_S
-COSMOS_MM_PROCESSOR_DEVICE COSMOS_LIMIT_VIDEOS_PER_PROMPT
-COSMOS_LIMIT_IMAGES_PER_PROMPT COSMOS_SEED COSMOS_TRUST_REMOTE_CODE COSMOS_HOST COSMOS_PORT
-COSMOS_API_KEY COSMOS_MAX_CONCURRENT_REQUESTS COSMOS_MAX_REQUEST_BODY_BYTES COSMOS_LOG_LEVEL
-COSMOS_DEFAULT_MAX_TOKENS COSMOS_DEFAULT_TEMPERATURE COSMOS_DEFAULT_TOP_P
-COSMOS_DEFAULT_REPETITION_PENALTY COSMOS_VIDEO_FPS COSMOS_VIDEO_MIN_FRAMES
-COSMOS_VIDEO_MAX_FRAMES COSMOS_VIDEO_MIN_PIXELS COSMOS_VIDEO_MAX_PIXELS
-COSMOS_VIDEO_TOTAL_PIXELS COSMOS_VIDEO_MAX_BYTES COSMOS_VIDEO_MAX_DURATION_S
-COSMOS_VIDEO_TRUNCATE_LONG COSMOS_VIDEO_DECODE_TIMEOUT_S COSMOS_VIDEO_DECODE_WORKERS
-COSMOS_VIDEO_DECODE_THREADS COSMOS_VIDEO_CACHE_BYTES COSMOS_FETCH_TIMEOUT_S
-COSMOS_FETCH_CONNECT_TIMEOUT_S COSMOS_FETCH_MAX_REDIRECTS COSMOS_FETCH_ALLOW_PRIVATE
-COSMOS_ALLOWED_LOCAL_MEDIA_DIRS COSMOS_IMAGE_MAX_BYTES COSMOS_REASONING_DEFAULT
-COSMOS_RETURN_RAW_TEXT COSMOS_GUARDRAIL_RULES_PATH COSMOS_GUARDRAIL_POLICY_INFO
-COSMOS_GUARDRAIL_POLICY_WARNING COSMOS_GUARDRAIL_POLICY_CRITICAL
+COSMOS_ALLOWED_LOCAL_MEDIA_DIRS COSMOS_ALLOW_RUNTIME_LORA_UPDATING COSMOS_API_KEY COSMOS_API_KEYS
+COSMOS_API_KEYS_FILE COSMOS_CPU_KV_CACHE_GIB COSMOS_DEFAULT_MAX_TOKENS
+COSMOS_DEFAULT_REPETITION_PENALTY COSMOS_DEFAULT_TEMPERATURE COSMOS_DEFAULT_TOP_K
+COSMOS_DEFAULT_TOP_P COSMOS_DTYPE COSMOS_ENABLE_PREFIX_CACHING COSMOS_ENFORCE_EAGER COSMOS_ENGINE
+COSMOS_ENGINE_WATCHDOG_INTERVAL_S COSMOS_FETCH_ALLOW_PRIVATE COSMOS_FETCH_CONNECT_TIMEOUT_S
+COSMOS_FETCH_MAX_REDIRECTS COSMOS_FETCH_TIMEOUT_S COSMOS_GPU_MEMORY_UTILIZATION
+COSMOS_GUARDRAIL_POLICY_CRITICAL COSMOS_GUARDRAIL_POLICY_INFO COSMOS_GUARDRAIL_POLICY_WARNING
+COSMOS_GUARDRAIL_RULES_PATH COSMOS_HOST COSMOS_IMAGE_MAX_BYTES COSMOS_KV_CACHE_DTYPE
+COSMOS_KV_CACHE_MEMORY_BYTES COSMOS_LIMIT_IMAGES_PER_PROMPT COSMOS_LIMIT_VIDEOS_PER_PROMPT
+COSMOS_LOAD_FORMAT COSMOS_LOG_FORMAT COSMOS_LOG_LEVEL COSMOS_LORA_MODULES COSMOS_LORA_VISION_TOWER
+COSMOS_MAX_CONCURRENT_REQUESTS COSMOS_MAX_LORAS COSMOS_MAX_LORA_RANK COSMOS_MAX_MODEL_LEN
+COSMOS_MAX_NUM_SEQS COSMOS_MAX_REQUEST_BODY_BYTES COSMOS_MEDIA_FIRST COSMOS_METRICS_REQUIRE_KEY
+COSMOS_MM_PROCESSOR_DEVICE COSMOS_MODEL COSMOS_OVERLOAD_RETRY_AFTER_S COSMOS_PORT COSMOS_PROCESSOR
+COSMOS_PROFILE COSMOS_QUANTIZATION COSMOS_REASONING_DEFAULT COSMOS_REQUEST_DEADLINE_S
+COSMOS_RETURN_RAW_TEXT COSMOS_SEED COSMOS_SERVED_MODEL_NAME COSMOS_SHUTDOWN_GRACE_S
+COSMOS_SSE_KEEPALIVE_INTERVAL_S COSMOS_SYSTEM_PROMPT COSMOS_TENSOR_PARALLEL_SIZE
+COSMOS_TRUST_REMOTE_CODE COSMOS_VIDEO_CACHE_BYTES COSMOS_VIDEO_DECODE_QUEUE_MAX
+COSMOS_VIDEO_DECODE_THREADS COSMOS_VIDEO_DECODE_TIMEOUT_S COSMOS_VIDEO_DECODE_WORKERS
+COSMOS_VIDEO_FPS COSMOS_VIDEO_MAX_BYTES COSMOS_VIDEO_MAX_DURATION_S COSMOS_VIDEO_MAX_FRAMES
+COSMOS_VIDEO_MAX_PIXELS COSMOS_VIDEO_MAX_SOURCE_FRAMES COSMOS_VIDEO_MAX_SOURCE_PIXELS
+COSMOS_VIDEO_MIN_FRAMES COSMOS_VIDEO_MIN_PIXELS COSMOS_VIDEO_NFRAMES COSMOS_VIDEO_TOTAL_PIXELS
+COSMOS_VIDEO_TRUNCATE_LONG COSMOS_WARMUP_ON_START
 {{- end }}
 
 {{/*
@@ -86,6 +91,7 @@ COSMOS_QUANTIZATION: model.quantization
 COSMOS_MAX_MODEL_LEN: model.maxModelLen
 COSMOS_TENSOR_PARALLEL_SIZE: model.tensorParallelSize
 COSMOS_PORT: containerPort
+COSMOS_SHUTDOWN_GRACE_S: lifecycle.shutdownGraceSeconds
 COSMOS_API_KEY: apiKey.existingSecret
 COSMOS_GUARDRAIL_RULES_PATH: guardrail.rules
 COSMOS_GUARDRAIL_POLICY_INFO: guardrail.policy.info
@@ -134,5 +140,122 @@ whole numbers are printed as integers, lists as JSON (how Settings reads list fi
 {{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "cosmos-serve.image" -}}
+"{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
+{{- end }}
+
+{{/* preStop, then the server's whole shutdown (COSMOS_SHUTDOWN_GRACE_S), then 10 s to spare. */}}
+{{- define "cosmos-serve.terminationGracePeriodSeconds" -}}
+{{- $l := .Values.lifecycle }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add (int $l.preStopSleepSeconds) (ceil $l.shutdownGraceSeconds | int) 10 }}
+{{- else }}
+{{- int .Values.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/* Non-empty when an HPA or KEDA owns the replica count. */}}
+{{- define "cosmos-serve.autoscaled" -}}
+{{- if or .Values.autoscaling.enabled .Values.autoscaling.keda.enabled }}true{{ end }}
+{{- end }}
+
+{{/* The most replicas the release can run: what a ReadWriteOnce claim is checked against. */}}
+{{- define "cosmos-serve.maxReplicas" -}}
+{{- if include "cosmos-serve.autoscaled" . }}{{ int .Values.autoscaling.maxReplicas }}{{ else }}{{ int .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/* The startup probe's whole budget plus 10 minutes, unless given. */}}
+{{- define "cosmos-serve.progressDeadlineSeconds" -}}
+{{- if .Values.progressDeadlineSeconds }}
+{{- int .Values.progressDeadlineSeconds }}
+{{- else }}
+{{- $s := .Values.probes.startup }}
+{{- add (mul (int $s.periodSeconds) (int $s.failureThreshold)) 600 }}
+{{- end }}
+{{- end }}
+
+{{/* model.path is a hub id (anything not an absolute path in the container). */}}
+{{- define "cosmos-serve.hubModel" -}}
+{{- if not (hasPrefix "/" .Values.model.path) }}true{{ end }}
+{{- end }}
+
+{{- define "cosmos-serve.weightsClaim" -}}
+{{- .Values.weights.existingClaim | default (printf "%s-weights" (include "cosmos-serve.fullname" .)) }}
+{{- end }}
+
+{{/* HF_TOKEN from hf.tokenSecret, for the download init container and the server. */}}
+{{- define "cosmos-serve.hfTokenEnv" -}}
+{{- with .Values.hf.tokenSecret }}
+- name: HF_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.hf.tokenKey }}
+{{- end }}
+{{- end }}
+
+{{/*
+Combinations that cannot work, refused at install time rather than found in a crash loop or a
+stuck rollout.
+*/}}
+{{- define "cosmos-serve.validate" -}}
+{{- $v := .Values }}
+{{- $gpus := index ($v.resources.limits | default dict) "nvidia.com/gpu" }}
+{{- if and $gpus (gt (int $v.model.tensorParallelSize) (int $gpus)) }}
+{{- fail (printf "model.tensorParallelSize (%v) needs at least as many GPUs in resources.limits (nvidia.com/gpu: %v)" $v.model.tensorParallelSize $gpus) }}
+{{- end }}
+{{- $sources := 0 }}
+{{- range $on := list $v.weights.existingClaim $v.weights.hostPath $v.weights.persistence.enabled }}
+{{- if $on }}{{ $sources = add1 $sources }}{{ end }}
+{{- end }}
+{{- if gt $sources 1 }}
+{{- fail "weights: name one of existingClaim, hostPath or persistence.enabled, not both" }}
+{{- end }}
+{{- $hub := include "cosmos-serve.hubModel" . }}
+{{- if and $hub $v.weights.readOnly }}
+{{- fail (printf "weights.readOnly with the hub model %s: the hub cache on /models must be writable (read-only suits a checkpoint directory under /models)" $v.model.path) }}
+{{- end }}
+{{- if and $v.weights.download.enabled (not $hub) }}
+{{- fail (printf "weights.download fetches a hub id; model.path %s is a directory (fill the claim yourself: docs/deploy.md)" $v.model.path) }}
+{{- end }}
+{{- if and (not $hub) (eq $sources 0) }}
+{{- $mounted := false }}
+{{- range $v.extraVolumeMounts }}
+{{- if hasPrefix .mountPath $v.model.path }}{{ $mounted = true }}{{ end }}
+{{- end }}
+{{- if not $mounted }}
+{{- fail (printf "model.path %s is a directory, but /models is an empty emptyDir: name weights.existingClaim, hostPath or persistence" $v.model.path) }}
+{{- end }}
+{{- end }}
+{{- if and $v.weights.persistence.enabled (has "ReadWriteOnce" $v.weights.persistence.accessModes) (gt (int (include "cosmos-serve.maxReplicas" .)) 1) }}
+{{- fail (printf "weights.persistence is ReadWriteOnce but up to %s replicas may run: a second pod on another node can never mount it (use ReadWriteMany or one replica)" (include "cosmos-serve.maxReplicas" .)) }}
+{{- end }}
+{{- if and $v.autoscaling.enabled $v.autoscaling.keda.enabled }}
+{{- fail "autoscaling: enable either the HPA (autoscaling.enabled) or KEDA (autoscaling.keda.enabled): KEDA makes its own HPA" }}
+{{- end }}
+{{- if include "cosmos-serve.autoscaled" . }}
+{{- if gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas) }}
+{{- fail (printf "autoscaling.minReplicas (%v) is above maxReplicas (%v)" $v.autoscaling.minReplicas $v.autoscaling.maxReplicas) }}
+{{- end }}
+{{- end }}
+{{- if and $v.autoscaling.enabled (not $v.autoscaling.requestsPerReplica) (not $v.autoscaling.cpuUtilization) }}
+{{- fail "autoscaling.enabled needs a metric: autoscaling.requestsPerReplica or autoscaling.cpuUtilization" }}
+{{- end }}
+{{- if and $v.podDisruptionBudget.enabled (not (kindIs "invalid" $v.podDisruptionBudget.minAvailable)) (not (kindIs "invalid" $v.podDisruptionBudget.maxUnavailable)) }}
+{{- fail "podDisruptionBudget: give maxUnavailable or minAvailable, not both (set the other to null)" }}
+{{- end }}
+{{- $needed := add (int $v.lifecycle.preStopSleepSeconds) (ceil $v.lifecycle.shutdownGraceSeconds | int) }}
+{{- if le (int (include "cosmos-serve.terminationGracePeriodSeconds" .)) $needed }}
+{{- fail (printf "terminationGracePeriodSeconds (%v) must exceed lifecycle.preStopSleepSeconds plus lifecycle.shutdownGraceSeconds (%d), or the kubelet kills the server mid-drain; null computes it" $v.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- with $v.hf.tokenSecret }}
+{{- range $v.extraEnv }}
+{{- if eq .name "HF_TOKEN" }}
+{{- fail "HF_TOKEN in extraEnv clashes with hf.tokenSecret: use one" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
