@@ -10,14 +10,12 @@ every `interval_s` until the next event. An error after the stream has started i
 from __future__ import annotations
 
 import asyncio
-import logging
+import json
 from collections.abc import AsyncIterator
 
 from pydantic import BaseModel
 
 from app.errors import stream_error_body
-
-log = logging.getLogger(__name__)
 
 KEEPALIVE = ": keep-alive\n\n"
 DONE = "data: [DONE]\n\n"
@@ -27,8 +25,6 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 def event(payload: BaseModel | dict) -> str:
     if isinstance(payload, BaseModel):
         return f"data: {payload.model_dump_json(exclude_none=True)}\n\n"
-    import json
-
     return f"data: {json.dumps(payload)}\n\n"
 
 
