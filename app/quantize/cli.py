@@ -37,8 +37,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--media-dir", metavar="DIR",
                    help="folder the JSON's media paths are relative to (default: the JSON's folder)")
     p.add_argument("--max-seq-len", type=int, default=8192,
-                   help="calibration samples longer than this many tokens are cut (default 8192)")
-    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda")
+                   help="calibration text past this many tokens is cut; a sample whose media "
+                        "alone are longer is refused (default 8192)")
+    p.add_argument("--device", default="auto",
+                   help="fp8-dynamic: auto (cuda when available, else cpu), cpu, cuda")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -76,7 +78,7 @@ def run(args: argparse.Namespace) -> Summary:
                 src, tmp, dataset=Path(args.calibration),
                 num_samples=args.num_samples or DEFAULT_SAMPLES,
                 media_dir=Path(args.media_dir) if args.media_dir else None,
-                max_seq_len=args.max_seq_len, device=args.device, progress=not args.no_progress)
+                max_seq_len=args.max_seq_len, progress=not args.no_progress)
         copied = copy_side_files(src.path, tmp)
         publish(tmp, dst)
     finally:

@@ -47,9 +47,10 @@ def quantization_config(scheme: str) -> dict:
     from compressed_tensors.quantization import (QuantizationConfig, QuantizationStatus,
                                                  preset_name_to_scheme)
 
+    group = preset_name_to_scheme(SCHEMES[scheme], ["Linear"])
+    group.format = FORMAT  # llm-compressor names the format per group as well
     config = QuantizationConfig(
-        config_groups={"group_0": preset_name_to_scheme(SCHEMES[scheme], ["Linear"])},
-        format=FORMAT, quantization_status=QuantizationStatus.COMPRESSED, ignore=list(IGNORE))
+        config_groups={"group_0": group}, format=FORMAT, quantization_status=QuantizationStatus.COMPRESSED, ignore=list(IGNORE))
     return {"version": compressed_tensors.__version__, "quant_method": "compressed-tensors",
             "sparsity_config": {}, "transform_config": {},
             **config.model_dump(mode="json", exclude={"quant_method"})}
