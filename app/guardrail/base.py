@@ -23,6 +23,7 @@ class GuardrailContext:
     duration_s: float | None = None  # the clip's real duration, from ingestion
     choices: list[str] | None = None  # option letters the question offers
     truncated: bool = False  # generation stopped at max_tokens
+    question: str | None = None  # the user's question: what a count or a yes/no answer is about
 
     def with_truncated(self, truncated: bool) -> "GuardrailContext":
         return replace(self, truncated=truncated)
@@ -44,13 +45,14 @@ class Finding:
 class Document:
     def __init__(self, parsed: ParsedOutput, context: GuardrailContext, scanner: Scanner,
                  severities: Iterable[str],
-                 wanted: Callable[[ScannedText], Wanted] | None = None):
-        """`severities`: those whose rules run; `wanted`: per field, see `Scanner.quantities`."""
-        self.parsed, self.context = parsed, context
+                 wanted: Callable[[ScannedText], Wanted] | None = None, kinematics: bool = True):
+        """`severities`: those whose rules run; `wanted`: per field, see `Scanner.quantities`;
+        `kinematics`: keep every speed, time and length aside for the derived-kinematics rules."""
+        self.parsed, self.context, self.scanner = parsed, context, scanner
         self.severities = frozenset(severities)
         self.active: Callable[[str], bool] = self.severities.__contains__
         self.fields: list[tuple[Source, ScannedText]] = [
-            (src, ScannedText(text, scanner, wanted)) for src, text in
+            (src, ScannedText(text, scanner, wanted, kinematics)) for src, text in
             (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
 
     def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:

@@ -11,10 +11,13 @@ import re
 _LINE_OPTION = re.compile(r"^[ \t]*(?:[-*][ \t]+)?\(?([A-H])[.):][ \t]*\S", re.MULTILINE)
 # "(A) text (B) text" inline.
 _INLINE_OPTION = re.compile(r"\(([A-H])\)[ \t]+\S")
+# "Options: A) keep going, B) stop, C) swerve" or "A. yes B. no" inline.
+_INLINE_PLAIN = re.compile(r"(?:^|(?<=[\s,;:]))([A-H])[.)][ \t]+\S")
 
 _ANSWER_LETTER = re.compile(
-    r"^\s*(?:\*\*)?(?:(?i:the\s+)?(?i:correct\s+)?(?i:answer|option|choice)(?:\s+(?i:is))?\s*:?\s*)?"
-    r"(?:\*\*)?\(?([A-H])\)?(?:\*\*)?(?=\s*$|[.:),;\]]|\s+[-–—:]|(?<=[B-H])\s+[a-z])")
+    r"^\s*(?:\*\*)?(?:(?i:the\s+)?(?i:correct\s+|final\s+|best\s+)?(?i:answer|option|choice)"
+    r"(?:\s+(?i:is))?\s*:?\s*)?(?:(?i:option|choice)\s+)?"
+    r"(?:\*\*)?\(?([A-H])\)?(?:\*\*)?(?=\s*$|[.:),;\]]|\s+[-–—:]|(?<=\))\s|(?<=[B-H])\s+[a-z])")
 
 # How Cosmos-Reason1 states its choice at the end of its reasoning. Matched on the lowercased
 # text (scoped case-insensitive groups would cost sre its literal fast path), so the letter's
@@ -26,9 +29,19 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:so|therefore|thus|hence)[,:]?\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:choose|pick|select|go with|settle on|opt for)\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:option|choice)\s+{_LETTER}\s+(?:is|seems|looks)\s+(?:correct|right|best|most)",
-    rf"\(?([a-h])\)?\s+is\s+(?:the\s+)?(?:correct|right|best)\s+(?:answer|option|choice)",
+    rf"\(?([a-h])\)?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|most "
+    r"(?:accurate|appropriate|plausible|likely|reasonable|consistent|fitting))\b",
+    rf"(?:match(?:es)?|matching|correspond(?:s|ing)? to|fits|fitting|aligns? with|aligning with|"
+    rf"consistent with|points? to|supports?|indicates?|best describes?|leads? (?:me |us )?to|"
+    rf"goes with|agrees? with|in line with)\s+(?:the\s+)?(?:option|choice|answer)\s+{_LETTER}",
+    rf"(?:answer|option|choice|response)\s*:\s*(?:option\s+|choice\s+)?{_LETTER}",
+    rf"(?:best|correct|right|final|appropriate|safest)\s+(?:answer|option|choice|response|action)"
+    rf"(?:\s+here)?\s+(?:is|would be|should be|seems to be)\s+(?:option\s+|choice\s+)?{_LETTER}",
 )) + ")")  # a non-letter, then the phrase: sre skips ahead from one word start to the next
-_ARTICLE = re.compile(r"A\s+[a-z]")
+# "A is correct" and "A would be best" are letters: an article is never followed by a verb.
+_ARTICLE = re.compile(r"A\s+(?!(?:is|was|would|seems|looks|appears|fits|matches|remains|must|"
+                      r"should|could)\b)[a-z]")
+_NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+)?$")
 _CONCLUSION_TAIL = 1000  # conclusions sit in the last sentences; bounds the cost on long outputs
 
 
@@ -39,6 +52,8 @@ def extract_choices(question: str | None) -> list[str] | None:
     found = [m.group(1) for m in _LINE_OPTION.finditer(question)]
     if len(found) < 2:
         found = [m.group(1) for m in _INLINE_OPTION.finditer(question)]
+    if len(found) < 2:
+        found = [m.group(1) for m in _INLINE_PLAIN.finditer(question)]
     letters = sorted(set(found))
     # A real option list is A, B, C... without gaps; anything else is prose that looks like one.
     if len(letters) < 2 or letters != [chr(ord("A") + i) for i in range(len(letters))]:
@@ -65,7 +80,8 @@ def concluded_letter(reasoning: str | None) -> tuple[str, int, int] | None:
     while m is not None:
         at = start + m.start(m.lastindex) - 1  # one group per phrase: the letter
         letter = reasoning[at]
-        if letter.isupper() and not _ARTICLE.match(reasoning, at):
+        if letter.isupper() and not _ARTICLE.match(reasoning, at) and \
+                not _NEGATED.search(tail, max(0, m.start() - 16), m.start() + 1):
             found = (letter, at, at + 1)
         # A match's last character may be the next one's non-letter: "(b)so the answer is c".
         m = _CONCLUSION.search(tail, m.end() - 1)

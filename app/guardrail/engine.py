@@ -15,9 +15,9 @@ from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 
-from app.guardrail.rules import (FORMAT_CONDITIONS, RULE_TYPES, SEVERITIES, Document, Finding,
-                                 FormatRule, GuardrailContext, ProbabilityRule, QuantityRule,
-                                 QuantityRules, Rule, Severity, TimestampRule)
+from app.guardrail.rules import (FORMAT_CONDITIONS, RULE_TYPES, SEVERITIES, DerivedRule, Document,
+                                 Finding, FormatRule, GuardrailContext, ProbabilityRule,
+                                 QuantityRule, QuantityRules, Rule, Severity, TimestampRule)
 from app.guardrail.scan import Scanner, Wanted, to_si
 from app.guardrail.scanned import ScannedText
 from app.reasoning import ParsedOutput
@@ -60,7 +60,7 @@ def _validated(policy: Mapping[str, str]) -> dict[Severity, Policy]:
 
 
 _PLACEHOLDERS = dict.fromkeys(
-    ("value", "limit", "object", "duration", "answer", "reasoning", "choices"), "")
+    ("value", "limit", "object", "duration", "answer", "reasoning", "choices", "arithmetic"), "")
 
 
 def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
@@ -97,6 +97,13 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
         elif kind is TimestampRule:
             args.update({k: float(spec.pop(k)) for k in ("tolerance_s", "tolerance_ratio")
                          if k in spec})
+        elif issubclass(kind, DerivedRule):
+            if "unless" in spec:
+                args["unless"] = re.compile(spec.pop("unless"), re.IGNORECASE)
+            if "tolerance" in spec:
+                args["tolerance"] = float(spec.pop("tolerance"))
+                if args["tolerance"] <= 0:
+                    raise ValueError("tolerance must be above 0")
         elif kind is FormatRule:
             args["condition"] = spec.pop("condition")
             if args["condition"] not in FORMAT_CONDITIONS:
@@ -104,7 +111,9 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
         if spec:
             raise ValueError(f"unknown keys {sorted(spec)}")
         return kind(**args)
-    except (KeyError, IndexError, ValueError, re.error) as e:
+    except KeyError as e:
+        raise ValueError(f"guardrail rule {rule_id!r}: missing key {e}") from e
+    except (IndexError, ValueError, TypeError, AttributeError, re.error) as e:
         raise ValueError(f"guardrail rule {rule_id!r}: {e}") from e
 
 
@@ -112,8 +121,10 @@ class Guardrail:
     def __init__(self, scanner: Scanner, rules: Iterable[Rule],
                  policy: Mapping[str, str] | None = None):
         self.scanner = scanner
-        self.rules = list(rules)
-        quantity_rules = tuple(r for r in self.rules if isinstance(r, QuantityRule))
+        rules = list(rules)
+        quantity_rules = tuple(r for r in rules if isinstance(r, QuantityRule))
+        # Derived kinematics take each object class's bounds from the quantity rules.
+        self.rules = [r.bind(quantity_rules) if isinstance(r, DerivedRule) else r for r in rules]
         self._checks = [QuantityRules(quantity_rules),
                         *(r for r in self.rules if not isinstance(r, QuantityRule))]
         self.policy = _validated(policy or {})
@@ -123,16 +134,30 @@ class Guardrail:
                   policy: Mapping[str, str] | None = None) -> "Guardrail":
         """Load a rule file; None = the shipped `default_rules.yaml`."""
         if path is None:
+            where = "default_rules.yaml"
             text = resources.files("app.guardrail").joinpath("default_rules.yaml").read_text()
         else:
+            where = str(path)
             text = Path(path).read_text()
-        spec = yaml.safe_load(text) or {}
-        scanner = Scanner(spec.get("units", {}), spec.get("objects", {}))
-        rules = [build_rule(r, scanner.object_classes) for r in spec.get("rules", [])]
+        # Every mistake is reported at load time (the server refuses to start), naming the file
+        # and the section, rule or key.
+        try:
+            spec = yaml.safe_load(text) or {}
+            if not isinstance(spec, dict):
+                raise ValueError("a rule file is a mapping with units, objects and rules")
+            unknown = sorted(set(spec) - {"version", "units", "objects", "rules"})
+            if unknown:
+                raise ValueError(f"unknown top-level keys {unknown}")
+            scanner = Scanner(spec.get("units") or {}, spec.get("objects") or {})
+            rules = [build_rule(r, scanner.object_classes) for r in spec.get("rules") or []]
+        except yaml.YAMLError as e:
+            raise ValueError(f"{where}: not valid YAML: {e}") from e
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ValueError(f"{where}: {e}") from e
         ids = [r.id for r in rules]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates or None in ids:
-            raise ValueError(f"guardrail rules need unique ids; duplicated: {duplicates}")
+            raise ValueError(f"{where}: guardrail rules need unique ids; duplicated: {duplicates}")
         return cls(scanner, rules, policy)
 
     @property
@@ -155,7 +180,8 @@ class Guardrail:
         context = context or GuardrailContext()
         checks = [c for c in self._checks if not isinstance(c, Rule) or c.severity in active]
         doc = Document(parsed, context, self.scanner, active,
-                       lambda st: _wanted(checks, context, active, st))
+                       lambda st: _wanted(checks, context, active, st),
+                       kinematics=any(isinstance(c, DerivedRule) for c in checks))
         findings = list(dict.fromkeys(f for c in checks for f in c.check(doc)))
         findings.sort(key=lambda f: f.span)
         taken = {actions[f.severity] for f in findings}

@@ -14,17 +14,40 @@ from typing import Any, ClassVar, Iterator, Literal
 from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,  # noqa: F401
                                 Rule, Severity, Source)
 from app.guardrail.choices import answer_letter, concluded_letter
+from app.guardrail.consistency import CountMismatchRule, YesNoMismatchRule  # noqa: F401
+from app.guardrail.kinematics import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
+                                      DerivedSpeedRule)
 from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
 from app.guardrail.scan import Wanted
 from app.guardrail.scanned import ScannedText
 
 _NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"
-# "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2"
+# "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2",
+# "the probability that the pedestrian steps into the road is 140%": the first number after the
+# keyword, in its sentence, once a verb or sign introduces it.
+_CONNECTORS = (r"is|of|at|around|about|approximately|roughly|estimated|score|level|value|be|would|"
+               r"will|was|than|reaches|reached|stands|sits|equals|exceeds|rises|goes up|climbs|"
+               r"jumps|becomes|to|~|=|:|≈")
 _PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
-                r"(?:\s+(?:is|of|at|around|about|approximately|roughly|estimated|score|level|"
-                r"value|be|would|will|was|than|~|=|:))*\s*[:=~]?\s*" + _NUMBER)
+                rf"(?:\s+(?:{_CONNECTORS}))*\s*[:=~≈]?\s*" + _NUMBER +
+                r"|\w*\s+(?:that|of|for)\s+[^.;!?\n0-9]{1,100}?\s+(?:is|was|would be|will be|"
+                r"stands at|sits at|reaches|equals|of|at|as high as|about|around|roughly|"
+                r"approximately|estimated at)(?:\s+(?:about|around|roughly|approximately|"
+                r"estimated at|at|~))*\s*[:=~≈]?\s*" + _NUMBER.replace("(", "(?P<n2>", 1)
+                .replace("(%", "(?P<p2>%", 1))
 # "a 130% chance", "a 1.7 probability", "90 percent likely"
 _PROB_AFTER = re.compile(_NUMBER + r"\s*$")
+# A number read as a probability is not one when a unit or a ratio follows: "is 1.5 times",
+# "a 1 in 3 chance", "at 140 km/h".
+_NOT_A_PROBABILITY = re.compile(r"\s*(?:[a-z°]+/|km|m\b|mph|s\b|secs?\b|seconds?|min\b|meters?|"
+                                r"metres?|ft\b|feet|g\b|kg|cm|mm|times|x\b|-?fold|to\s+[0-9]|"
+                                r"in\s+[0-9]|out of|:[0-9]|/[0-9]|"
+                                # a bare number before a noun counts things: "of 2 cars"
+                                r"\s(?!(?:overall|which|and|or|but|so|for|in|at|here|now|given|"
+                                r"if|when|since|because|as|according|based|by|on|with|i|we|this|"
+                                r"that|implying|meaning|indicating)\b)[a-z])")
+# "P(collision) = 1.3"
+_P_OF = re.compile(r"\bp\s*\([^()]{1,60}\)\s*(?:=|≈|~|is|of)\s*" + _NUMBER)
 _NUMBER_ENDS = frozenset("0123456789%t")
 
 
@@ -35,7 +58,7 @@ class ProbabilityRule(Rule):
     keywords: tuple[str, ...] = ()
     before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
     type: ClassVar[str] = "probability"
-    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain")
+    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain", "confident", "sure")
 
     @classmethod
     def patterns(cls, keywords: list[str]) -> dict[str, Any]:
@@ -46,28 +69,42 @@ class ProbabilityRule(Rule):
     def check(self, doc: Document) -> Iterator[Finding]:
         for source, st in doc.fields:
             low, seen = st.text, set()
-            for word in self.keywords + self._AFTER_ONLY:
-                before = None if word in self._AFTER_ONLY else self.before
-                at = low.find(word)
-                while at >= 0:
-                    found = [before.match(low, at)] if before else []
-                    # Only a number (or "%", "percent") can end what _PROB_AFTER matches: one
-                    # look at the last non-space character spares most of its searches.
-                    tail = low[max(0, at - 16):at].rstrip()
-                    if tail and tail[-1] in _NUMBER_ENDS:
-                        m = _PROB_AFTER.search(low, max(0, at - 16), at)
-                        # After a number only as "N% chance"; a bare "2 chances" counts no odds.
-                        if m and (m.group(2) or word in ("probability", "likelihood")):
-                            found.append(m)
-                    for m in found:
-                        if m is None:
-                            continue
-                        value = float(m.group(1)) / (100 if m.group(2) else 1)
-                        if not 0 <= value <= 1 and m.start(1) not in seen:
-                            seen.add(m.start(1))
-                            yield doc.finding(self, source, m.start(1), m.end(2) if m.group(2)
-                                              else m.end(1), value=st.raw[m.start(1):m.end()].strip())
-                    at = low.find(word, at + len(word))
+            for at, value, end in self._values(low):
+                if not 0 <= value <= 1 and at not in seen:
+                    seen.add(at)
+                    yield doc.finding(self, source, at, end, value=st.raw[at:end].strip())
+
+    def _values(self, low: str) -> Iterator[tuple[int, float, int]]:
+        """(start, value as a fraction, end) of each number stated as a probability."""
+        for word in self.keywords + self._AFTER_ONLY:
+            before = None if word in self._AFTER_ONLY else self.before
+            at = low.find(word)
+            while at >= 0:
+                found = []
+                m = before.match(low, at) if before else None
+                if m is not None:
+                    n, p = ("n2", "p2") if m.group("n2") is not None else (1, 2)
+                    found.append((m.start(n), m.end(n), m.group(n), m.group(p), m.end(), True))
+                # Only a number (or "%", "percent") can end what _PROB_AFTER matches: one
+                # look at the last non-space character spares most of its searches.
+                tail = low[max(0, at - 16):at].rstrip()
+                if tail and tail[-1] in _NUMBER_ENDS:
+                    m = _PROB_AFTER.search(low, max(0, at - 16), at)
+                    # After a number only as "N% chance" or "a 1.3 chance"; a bare "2 chances"
+                    # counts no odds.
+                    if m and (m.group(2) or word in ("probability", "likelihood") or
+                              (word == "chance" and "." in m.group(1))):
+                        found.append((m.start(1), m.end(1), m.group(1), m.group(2), m.end(), False))
+                for start, end, number, percent, after, before_it in found:
+                    if percent is None and before_it and _NOT_A_PROBABILITY.match(low, end):
+                        continue
+                    yield (start, float(number) / (100 if percent else 1),
+                           after if percent else end)
+                at = low.find(word, at + len(word))
+        if "p(" in low or "p (" in low:
+            for m in _P_OF.finditer(low):
+                if m.group(2) or not _NOT_A_PROBABILITY.match(low, m.end()):
+                    yield m.start(1), float(m.group(1)) / (100 if m.group(2) else 1), m.end()
 
 
 _TIMESTAMP_BEFORE = re.compile(
@@ -155,4 +192,4 @@ class FormatRule(Rule):
 
 RULE_TYPES: dict[str, type[Rule]] = {cls.type: cls for cls in (
     QuantityRule, ProbabilityRule, TimestampRule, ChoiceMismatchRule, ChoiceNotOfferedRule,
-    FormatRule)}
+    FormatRule, DerivedAccelerationRule, DerivedSpeedRule, YesNoMismatchRule, CountMismatchRule)}

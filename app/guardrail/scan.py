@@ -39,6 +39,19 @@ _ZEROS_STR = str.maketrans("123456789", "000000000")
 _new_tuple = tuple.__new__  # a NamedTuple's own __new__ is Python code, 4x slower
 # Per dimension, the (lo, hi) inside which no active rule would flag a quantity.
 Wanted = Mapping[str, Tuple[float, float]]
+# Dimensions derived kinematics combines (kinematics.py): their every match is kept aside, raw.
+KINEMATIC = frozenset(("speed", "time", "length"))
+# "minus 3 s", "negative 4 m": a sign in words (the rare case, looked for only where the word is).
+_SIGN_WORD = re.compile(r"\b(?:minus|negative)\s+(?=[0-9])")
+
+
+class Raw(NamedTuple):
+    """A speed, time or length as matched, for kinematics.py: its value is read when needed."""
+    start: int
+    num_end: int
+    end: int
+    factor: float
+    dimension: str
 
 
 def to_si(expr: str) -> tuple[float, str]:
@@ -135,12 +148,22 @@ class Scanner:
     def __init__(self, units: dict[str, Any], objects: dict[str, list[str]]):
         self.units: dict[str, UnitSpec] = {}
         for spelling, spec in units.items():
-            if isinstance(spec, str):
-                self.units[spelling.lower()] = UnitSpec(*to_si(spec))
-            else:
-                self.units[spelling.lower()] = UnitSpec(
-                    *to_si(spec["unit"]), near=re.compile(spec["near"]),
-                    unless=re.compile(spec.get("unless", "(?!)")), otherwise=to_si(spec["otherwise"]))
+            try:
+                if isinstance(spec, str):
+                    self.units[str(spelling).lower()] = UnitSpec(*to_si(spec))
+                else:
+                    self.units[str(spelling).lower()] = UnitSpec(
+                        *to_si(spec["unit"]), near=re.compile(spec["near"]),
+                        unless=re.compile(spec.get("unless", "(?!)")),
+                        otherwise=to_si(spec["otherwise"]))
+            except KeyError as e:
+                raise ValueError(f"units: {spelling!r}: missing key {e}") from e
+            except Exception as e:  # noqa: BLE001 - pint's errors are of many kinds
+                raise ValueError(f"units: {spelling!r}: {e}") from e
+        for cls, spellings in objects.items():
+            if not isinstance(spellings, list) or not all(isinstance(w, str) and w.strip()
+                                                         for w in spellings):
+                raise ValueError(f"objects: {cls!r}: want a list of words or phrases")
         # A number with a unit or an m:ss clock; bare numbers fail inside the regex, which is
         # far cheaper than in Python. Possessive, so a bare "2024" is tried once, not once per
         # digit it could give back; giving back could only help a unit that starts like a
@@ -164,6 +187,7 @@ class Scanner:
         # Object spellings are words or phrases; "-s" and "-es" plurals come for free. The first
         # class to list a spelling owns it.
         self.object_classes = tuple(objects)
+        self.object_forms = frozenset(_normalized(sp) for sps in objects.values() for sp in sps)
         self._classes: dict[str, str] = {}
         for cls, spellings in objects.items():
             for spelling in spellings:
@@ -198,19 +222,37 @@ class Scanner:
         return self._finders[classes]
 
     def quantities(self, low: str, bounds: Callable[[int, int], tuple[int, int]],
-                   wanted: Wanted | None = None) -> list[Quantity]:
+                   wanted: Wanted | None = None, raw: list[Raw] | None = None) -> list[Quantity]:
         """Quantities in `low`; `bounds(start, end)` gives a quantity's sentence. With `wanted`,
-        only those some rule could flag: of a listed dimension and outside its (lo, hi)."""
+        only those some rule could flag: of a listed dimension and outside its (lo, hi). `raw`,
+        if given, receives every speed, time and length matched, flaggable or not."""
+        found = None
         if self._zeros_re is not None:
             try:
                 data = low.encode("latin-1").translate(_ZEROS)
             except UnicodeEncodeError:
                 data = None
             if data is not None:
-                found = self._quantities(low, self._zeros_re.finditer(data), bounds, wanted)
-                if found is not None:
-                    return found
-        return self._quantities(low, self._number_re.finditer(low), bounds, wanted)  # type: ignore[return-value]
+                found = self._quantities(low, self._zeros_re.finditer(data), bounds, wanted, raw)
+        if found is None:
+            found = self._quantities(low, self._number_re.finditer(low), bounds, wanted, raw)
+        if "minus" in low or "negative" in low:
+            found.extend(self._signed(low, bounds, wanted))
+        return found  # type: ignore[return-value]
+
+    def _signed(self, low: str, bounds: Callable[[int, int], tuple[int, int]],
+                wanted: Wanted | None) -> list[Quantity]:
+        """Quantities signed in words ("minus 2 s", "negative 4 m"), spanning the word."""
+        out = []
+        for w in _SIGN_WORD.finditer(low):
+            m = self._number_re.match(low, w.end())
+            if m is None or m.group(2) is not None:
+                continue
+            found = self._quantities(low, iter((m,)), bounds, None)
+            for q in found or ():
+                if q.value > 0 and _flaggable(wanted, q.dimension, -q.value):
+                    out.append(q._replace(value=-q.value, start=w.start()))
+        return out
 
     def _table(self, wanted: Wanted | None) -> dict[str, tuple[Any, ...]]:
         """unit -> (factor, dimension, spec if the sentence decides, lo, hi, only negatives):
@@ -229,9 +271,12 @@ class Scanner:
 
     def _quantities(self, low: str, matches: Iterator[re.Match[Any]],
                     bounds: Callable[[int, int], tuple[int, int]],
-                    wanted: Wanted | None) -> list[Quantity] | None:
+                    wanted: Wanted | None, raw: list[Raw] | None = None) -> list[Quantity] | None:
         out: list[Quantity] = []
         append, table = out.append, self._table(wanted)
+        if raw is not None:
+            raw.clear()  # a fallback scan starts over
+            keep = raw.append
         for m in matches:
             (start, end), (_, num_end), (clock_start, clock_end), (unit_start, unit_end) = m.regs
             if clock_start < 0:
@@ -247,6 +292,8 @@ class Scanner:
                 negative = before in "-\u2212" and not (start > 1 and low[start - 2].isalnum())
             if clock_start < 0:
                 factor, dim, spec, lo, hi, only_negative = entry
+                if raw is not None and dim in KINEMATIC and not negative:
+                    keep((start, num_end, end, factor, dim))  # a Raw; a plain tuple is cheaper
                 if only_negative and not negative:
                     continue
             num = low[start:num_end]

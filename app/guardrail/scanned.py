@@ -10,7 +10,7 @@ import re
 from typing import Any, Callable
 
 from app.guardrail.prefilter import folds_to_ascii, shortcuts
-from app.guardrail.scan import (PRONOUN_ALTERNATIVES, PRONOUNS, Mention, Quantity, Scanner,
+from app.guardrail.scan import (PRONOUN_ALTERNATIVES, PRONOUNS, Mention, Quantity, Raw, Scanner,
                                 Wanted, lower)
 
 # Sentence ends: ". ", "\n", "? ", "! ". One search finds the nearest after a quantity; the
@@ -31,7 +31,7 @@ class ScannedText:
     ask about, each computed at most once."""
 
     def __init__(self, text: str, scanner: Scanner,
-                 wanted: Callable[[ScannedText], Wanted] | None = None):
+                 wanted: Callable[[ScannedText], Wanted] | None = None, kinematics: bool = True):
         self.raw = text  # for quoting in messages
         self.text = lower(text)
         self._scanner = scanner
@@ -48,7 +48,17 @@ class ScannedText:
         self._folds: bool | None = None
         self.memo: dict[Any, Any] = {}  # what checks work out once per text (QuantityRules.plans)
         # What is wanted may depend on the text (see QuantityRules.plans): asked once it is here.
-        self.quantities = scanner.quantities(self.text, self.bounds, wanted and wanted(self))
+        # Every speed, time and length as matched, for derived kinematics (kinematics.py).
+        self.raw_quantities: list[Raw] = []
+        self.quantities = scanner.quantities(self.text, self.bounds, wanted and wanted(self),
+                                             self.raw_quantities if kinematics else None)
+
+    @property
+    def reversed(self) -> str:
+        """The text backwards: a pattern matched there reads what precedes a position."""
+        if self._reversed is None:
+            self._reversed = self.text[::-1]
+        return self._reversed
 
     def bounds(self, start: int, end: int) -> tuple[int, int]:
         """The sentence around text[start:end]: from the end of the last sentence end before it

@@ -39,7 +39,8 @@ def test_custom_file_replaces_the_shipped_rules(tmp_path):
 def test_shipped_rules_cover_every_rule_type():
     types = {type(r).type for r in Guardrail.from_yaml().rules}
     assert types == {"quantity", "probability", "timestamp", "choice_mismatch",
-                     "choice_not_offered", "format"}
+                     "choice_not_offered", "format", "derived_acceleration", "derived_speed",
+                     "yes_no_mismatch", "count_mismatch"}
 
 
 @pytest.mark.parametrize("rule,error", [

@@ -1,0 +1,222 @@
+"""Reasoning and answer agree: a yes/no answer against what the reasoning concludes, and a count
+against the counts the reasoning states.
+
+Both rules read only the answer first and stop there unless it is a bare yes/no or a count, so
+they cost nothing on the multiple-choice and free-text answers that make up most outputs. Both
+lean towards silence: a yes/no conclusion is read only from an explicit "the answer is no" or a
+restatement of the question's own predicate in the last sentences ("it is not safe to turn");
+a count is contradicted only if the reasoning counts the same thing and never with the answer's
+number.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Iterator
+
+from app.guardrail.base import Document, Finding, Rule
+from app.guardrail.scan import Scanner
+
+_TAIL = 700  # conclusions sit in the last sentences
+_LEAD = r"^\s*(?:\*\*)?(?:(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*:?\s*)?(?:\*\*)?"
+_ANSWER_YES_NO = re.compile(_LEAD + r"(yes|no)\b(?:\*\*)?(?=\s*(?:[.,;:!—–-]|$))", re.IGNORECASE)
+
+# Explicit verdicts in the reasoning: "so the answer is no", "Therefore, yes.", "I'd say no".
+_SAID = re.compile(
+    r"(?:answer|response)\s+(?:is|would be|should be|must be|will be|:)\s*[\"'*]*(yes|no)\b"
+    r"|(?:^|[.!?]\s+|\n|\b(?:so|therefore|thus|hence|overall|in short|in conclusion|in summary)"
+    r"\s*,?\s+)(yes|no)\s*[,.!](?!\s*(?:wait|actually|hold on|hmm|let me|but))"
+    r"|\bi(?: would|'d)? (?:say|answer)\s+(yes|no)\b")
+
+_AUX = {
+    "be": "is|are|was|were|'s|'re|be|remains?|stays?|seems?|looks?|appears?|becomes?",
+    "do": "does|do|did",
+    "can": "can|could|is able to|are able to|will be able to",
+    "will": "will|would|is going to|are going to|'ll",
+    "should": "should|must|needs? to|has to|have to|ought to",
+    "have": "has|have|had",
+}
+_QUESTION_AUX = {"is": "be", "are": "be", "was": "be", "were": "be", "does": "do", "do": "do",
+                 "did": "do", "can": "can", "could": "can", "will": "will", "would": "will",
+                 "should": "should", "must": "should", "has": "have", "have": "have",
+                 "had": "have"}
+_YES_NO_QUESTION = re.compile(r"(?:^|[.!?:\n]\s*)(" + "|".join(_QUESTION_AUX) +
+                              r")\s+([^?.!\n]{3,200})\?", re.IGNORECASE)
+_SKIP = frozenset(
+    "the a an this that these those it there they he she any each its their his her our your my "
+    "at in on of to for from by with into onto than as about any some ego white black red blue "
+    "green yellow grey gray silver dark small large big left right front rear other another "
+    "current visible first second same already still really actually likely".split())
+_SENTENCE_END = re.compile(r"[.!?]\s+|\n")
+_NEGATIONS = frozenset("not never no cannot unable n't nothing nobody none neither nor".split())
+
+
+def _stem(word: str) -> str:
+    w = word.lower().strip("'")
+    for suffix, keep in (("ingly", 4), ("ing", 4), ("ly", 4), ("ed", 3), ("es", 4), ("s", 3)):
+        if w.endswith(suffix) and len(w) - len(suffix) >= keep:
+            w = w[:-len(suffix)]
+            break
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "aeiouls":
+        w = w[:-1]  # "stopp(ing)" -> "stop"
+    return w
+
+
+@dataclass(frozen=True)
+class YesNoMismatchRule(Rule):
+    """The answer says yes (no) but the reasoning concludes no (yes)."""
+    type: ClassVar[str] = "yes_no_mismatch"
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        answer, reasoning = doc.parsed.answer, doc.parsed.reasoning
+        if not answer or not reasoning:
+            return
+        given = _ANSWER_YES_NO.match(answer)
+        if given is None:
+            return
+        start = max(0, len(reasoning) - _TAIL)
+        tail = reasoning[start:].lower()
+        found = concluded(tail, doc.context.question, _object_stems(doc.scanner))
+        if found is None:
+            return
+        polarity, at, end = found
+        if polarity != given.group(1).lower():
+            yield doc.finding(self, "answer", given.start(1), given.end(1),
+                              answer=given.group(1), reasoning=reasoning[start + at:start + end])
+
+
+_object_stems_of: dict[int, frozenset[str]] = {}
+
+
+def _object_stems(scanner: Scanner) -> frozenset[str]:
+    """Stems of every word of the rule file's object spellings ("sedan", "vehicl")."""
+    found = _object_stems_of.get(id(scanner))
+    if found is None:
+        found = _object_stems_of[id(scanner)] = frozenset(
+            _stem(w) for form in scanner.object_forms for w in form.split(" "))
+    return found
+
+
+def concluded(tail: str, question: str | None, objects: frozenset[str]) -> tuple[str, int, int] | None:
+    """("yes" | "no", start, end) of the last conclusion in `tail` (lowercased), if any."""
+    found: tuple[str, int, int] | None = None
+    for m in _SAID.finditer(tail):
+        word = m.group(m.lastindex or 1)
+        found = (word, m.start(m.lastindex or 1), m.end())
+    pattern = _restatement(question, objects) if question else None
+    if pattern is not None:
+        # Restatements count only in the last two sentences, where the conclusion is.
+        ends = [m.end() for m in _SENTENCE_END.finditer(tail.rstrip())]
+        for m in pattern.finditer(tail, ends[-2] if len(ends) > 1 else 0):
+            if found is not None and m.start() < found[1]:
+                continue
+            gap = m.group("gap") if m.group("gap") is not None else m.group("gap2") or ""
+            negative = bool(m.group("neg") or m.group("neg2") or m.group("anti") or
+                            set(re.findall(r"[a-z']+", gap)) & _NEGATIONS)
+            found = ("no" if negative else "yes", m.start(), m.end())
+    return found
+
+
+def _restatement(question: str, objects: frozenset[str]) -> re.Pattern[str] | None:
+    """The question's own predicate, affirmed or denied: for "Is it safe to turn left?" the
+    pattern finds "it is safe", "is not safe", "is unsafe", "no longer safe"."""
+    asked = None
+    for asked in _YES_NO_QUESTION.finditer(question):
+        pass
+    if asked is None:
+        return None
+    aux = _QUESTION_AUX[asked.group(1).lower()]
+    words = re.findall(r"[a-z][a-z'-]*", asked.group(2).lower())
+    # The predicate's first word comes after the subject: skip articles and the like, and
+    # the words of the last object named in the first four words ("the white sedan").
+    last_object = max((i for i, w in enumerate(words[:4]) if _stem(w) in objects), default=-1)
+    predicate = next((w for w in words[last_object + 1:] if w not in _SKIP and len(w) > 2), None)
+    if predicate is None:
+        return None
+    p = re.escape(_stem(predicate))
+    forms = _AUX[aux] + ("|" + _AUX["be"] if aux != "be" else "")
+    cue = r"(?:so|therefore|thus|hence|which means|meaning)\s*,?\s+(?:it|they|he|she|the\s+[\w-]+)"
+    return re.compile(
+        rf"(?:\b(?:{forms})\b|(?P<cue>{cue}))(?P<neg>\s+not\b|n't|\s+never\b|\s+no longer\b)?"
+        rf"(?P<gap>(?:\s+[\w'-]+){{0,2}}?)\s+(?P<anti>un|in|non-?)?{p}[a-z]*\b"
+        rf"|(?P<neg2>\b(?:not|never|no|cannot|unable to|fails? to|failed to|without)|n't)"
+        rf"(?P<gap2>(?:\s+[\w'-]+){{0,2}}?)\s+{p}[a-z]*\b")
+
+
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBER = r"(\d+|" + "|".join(_NUMBER_WORDS) + r"|a single|no|none)"
+_ANSWER_COUNT = re.compile(
+    _LEAD + r"(?:there\s+(?:are|is|were|was)\s+)?(?:a total of\s+|exactly\s+|only\s+|just\s+)?"
+    r"(\d+|" + "|".join(_NUMBER_WORDS) + r"|none|no)\b(?![.,]\d)(?:\*\*)?"
+    r"(?:\s+([a-z][\w-]*))?(?:\s+([a-z][\w-]*))?", re.IGNORECASE)
+_HOW_MANY = re.compile(r"how many\s+([a-z][\w-]*)(?:\s+([a-z][\w-]*))?", re.IGNORECASE)
+_IRREGULAR = {"person": "people", "man": "men", "woman": "women", "child": "children",
+              "foot": "feet"}
+_SINGULAR = {v: k for k, v in _IRREGULAR.items()}
+_NOT_COUNTED = frozenset(
+    "s m km mph ms sec secs second seconds meter meters metre metres minute minutes cm mm ft "
+    "feet kg percent times frames frame more of in at and or to".split())
+
+
+def _value(word: str) -> int:
+    word = word.lower()
+    if word in ("no", "none"):
+        return 0
+    if word == "a single":
+        return 1
+    return int(word) if word.isdigit() else _NUMBER_WORDS[word]
+
+
+def _forms(noun: str) -> list[str]:
+    """Singular and plural of a noun as the question or answer wrote it."""
+    n = noun.lower()
+    singular = _SINGULAR.get(n) or (
+        n[:-3] + "y" if n.endswith("ies") else
+        n[:-2] if n.endswith(("xes", "ches", "shes", "sses", "uses")) else
+        n[:-1] if n.endswith("s") and not n.endswith("ss") else n)
+    plural = _IRREGULAR.get(singular) or (
+        singular[:-1] + "ies" if singular.endswith("y") and singular[-2:-1] not in "aeiou" else
+        singular + "es" if singular.endswith(("x", "ch", "sh", "s")) else singular + "s")
+    return sorted({singular, plural}, key=len, reverse=True)
+
+
+@dataclass(frozen=True)
+class CountMismatchRule(Rule):
+    """The answer gives a count the reasoning never gives for what it counts ("three
+    pedestrians" in the reasoning, "2" in the answer)."""
+    type: ClassVar[str] = "count_mismatch"
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        answer, reasoning = doc.parsed.answer, doc.parsed.reasoning
+        if not answer or not reasoning:
+            return
+        given = _ANSWER_COUNT.match(answer)
+        if given is None or (given.group(1).lower() == "no" and not given.group(2)):
+            return  # "No." is a yes/no answer
+        follow = [w.lower() for w in given.groups()[1:] if w]
+        if follow and follow[0] in _NOT_COUNTED:
+            return  # "2 m", "3 seconds": a measure, not a count
+        nouns = follow[:2]
+        asked = _HOW_MANY.search(doc.context.question or "")
+        if asked:
+            nouns = [w.lower() for w in asked.groups() if w] + nouns
+        nouns = [n for n in nouns if n not in _NOT_COUNTED and len(n) > 2]
+        if not nouns:
+            return
+        low = reasoning.lower()
+        count = _value(given.group(1))
+        for noun in nouns:
+            forms = "|".join(map(re.escape, _forms(noun)))
+            counts = re.compile(
+                rf"(?<![\w.,]){_NUMBER}\s+(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|of\s+(?:them|"
+                rf"these|those|which|the\s+(?:{forms}))\b)")
+            stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)]
+            if not stated:
+                continue
+            if count not in {v for _, _, v in stated}:
+                s, e, _ = stated[-1]
+                yield doc.finding(self, "answer", given.start(1), given.end(1),
+                                  answer=given.group(1), reasoning=reasoning[s:e])
+            return  # the first noun the reasoning counts decides

@@ -1,0 +1,326 @@
+"""Derived kinematics: the accelerations and speeds a sentence implies without stating them.
+
+"The sedan comes to a stop from 100 km/h within 0.5 m" states a speed and a distance; together
+they are a deceleration of v²/2d = 772 m/s² (78.7 g). Within one sentence this module combines
+a speed change over a time (a = Δv/Δt), a speed change over a distance (a = |v1² - v0²| / 2d), a
+distance over a time (v = d/t) and, for a stop with no speed given, a distance and a time
+(a = 2d/t²). "From rest", "to a stop", "to a standstill", "comes to a halt" are a speed of zero.
+The rules check the derived value against the bound the rule file's `quantity` rules give the
+object's class in that dimension, so each class has its limits in one place.
+
+Conservative by construction: where a sentence offers several speeds, times or distances, the
+combination giving the smallest derived value is the one checked; a time or distance counts only
+as the complement of "in", "within", "over", "takes", "stopping distance of" and the like, not as
+a position ("within 1 m of the line", "2 m ahead"); nothing is derived from a reaction time.
+
+Cost: nothing here walks the whole text. The scan keeps every speed, time and length aside
+(`ScannedText.raw_quantities`); a time or distance is looked at only with a speed near it or a
+distance right before it, and only then is its sentence read.
+"""
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Iterable, Iterator, Mapping, NamedTuple
+
+from app.guardrail.base import Document, Finding, Rule
+from app.guardrail.quantities import QuantityRule
+from app.guardrail.scan import Quantity, _alternation
+from app.guardrail.scanned import ScannedText
+
+G = 9.80665
+_NEAR_BEFORE, _NEAR_AFTER = 200, 120  # how far from a time or distance a speed may be
+# What makes a time a duration and a length a distance travelled: the word before it, past
+# qualifiers ("in just under 2 s", "stopping distance of about 3 m").
+_PREPOSITIONS = frozenset(
+    "in within over under inside across after take takes took taking need needs needed needing "
+    "require requires required requiring lasts lasting spend spends spent use uses used "
+    "using distance span space period stretch duration interval".split())
+_QUALIFIERS = frozenset(
+    "just only about roughly approximately around barely merely mere nearly almost less than some "
+    "a an the its their his her next last final first remaining another approx approx. ~ ≈ "
+    "of is was be would will : =".split())
+
+
+def _backwards(words: frozenset[str]) -> str:
+    """The words reversed, as an alternation grouped by first character (see scan.py)."""
+    return _alternation(sorted((w[::-1] for w in words), key=len, reverse=True))
+
+
+# Matched on the reversed text at a number's start: one anchored match reads what precedes the
+# number, backwards. Possessive, and grouped by first character: as cheap as any match call.
+_PRECEDED = re.compile(
+    rf"[~≈]?\s(?:(?:{_backwards(_QUALIFIERS)})\s)*+({_backwards(_PREPOSITIONS)})(?![a-z])")
+
+
+# ... and what makes it something else: "within 1 m of the line", "in 2 s from now".
+_POSITION_AFTER = re.compile(
+    r"\s*(?:of\b|short\b|before\b|behind\b|ahead\b|away\b|in front\b|clear\b|apart\b|beyond\b|"
+    r"past\b|wide\b|tall\b|high\b|deep\b|radius\b|gap\b|"
+    r"from\b(?!\s+(?:about\s+|roughly\s+|around\s+|approximately\s+)?(?:[0-9]|rest\b|a standstill|"
+    r"standstill|a stop\b|zero\b)))")
+_MOMENT_AFTER = re.compile(r"\s*(?:of\b|later\b|earlier\b|before\b|after\b|ago\b|into\b|mark\b|"
+                           r"intervals?\b|each\b|per\b|from now\b|apart\b|delay\b|gap\b|headway\b)")
+_ZERO = re.compile(
+    r"\b(?:from|to|into)\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+|total\s+)?"
+    r"(?:rest|standstill|stop|halt|zero|stationary|standing start|0(?![0-9.,]))\b"
+    r"|\b(?:stops|stopped|stopping|halts|halted|halting|standstill|stationary)\b"
+    r"|\bstop\b(?!\s+(?:line|sign|bar|light|zone|position|point|marker))"
+    r"|(?<![0-9.,])0\s*(?:-|–|to)\s*[0-9]|\bat rest\b")
+_FROM_ZERO = re.compile(
+    r"\bfrom\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+)?(?:rest|standstill|stop|zero|stationary|"
+    r"standing start|0(?![0-9.,]))|(?<![0-9.,])0\s*(?:-|–|to)\s*[0-9]|\bstanding start\b|"
+    r"\bpulls? away\b|\bsets? off\b|\bstarts? (?:moving|off)\b")
+# Between two speeds of one change: "from 50 km/h to 80 km/h", "60 km/h, dropping to 20 km/h".
+_LINK = re.compile(
+    r"\s*,?\s*(?:(?:and|then|and then|before|eventually|finally)\s+)?(?:(?:slowing|dropping|"
+    r"falling|decelerating|accelerating|speeding up|climbing|rising|going|getting|braking)\s+)?"
+    r"(?:all the way\s+|right\s+)?(?:down\s+|up\s+)?(?:to|-|–|→|until|till|into)\s+"
+    r"(?:about\s+|roughly\s+|around\s+|approximately\s+|nearly\s+|almost\s+|just\s+|only\s+|~)?")
+# A bare number that shares the next speed's unit: "from 80 to 30 km/h", "0-100 km/h".
+_BARE_BEFORE = re.compile(r"(?:\bfrom\s+([0-9]+(?:\.[0-9]+)?)|(?<![0-9.,])(0))\s*(?:to|-|–|→)\s*"
+                          r"(?:about\s+|roughly\s+|around\s+)?$")
+# The verb before a distance that is covered in a time: "covers 30 m in 2 s".
+_MOVED = re.compile(
+    r"\b(?:cover|travel|run|ran|move|drive|drove|go|goes|went|roll|sprint|cross|advance|fl(?:y|ies|ew)|"
+    r"walk|swim|swam|slide|slid|ride|rode|jog|dash|race|zoom|shoot|shot|glide|cruise|coast|dart|"
+    r"rush|skid|hurtle|charge|sped|trundle|traverse|clear|complete|do|does|did)\w*(?:\s+(?:a|an|"
+    r"the|another|about|roughly|nearly|almost|over|just|only|approximately|around|some|full|"
+    r"entire|whole|remaining|final|last|first|further|additional|distance|of))*\s+$")
+# "in half a second", "within a second": times in words (the scan only finds numbers).
+_SECOND = re.compile("second")
+_WORD_TIME = re.compile(r"(?<![a-z])(half a|a half|a split|a fraction of a|a quarter of a|"
+                        r"a tenth of a|a couple of|a|one|two|three|four|five)\s+$")
+_WORD_VALUES = {"half a": 0.5, "a half": 0.5, "a quarter of a": 0.25, "a tenth of a": 0.1,
+                "a couple of": 2.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0}
+
+
+class Derivation(NamedTuple):
+    dimension: str  # acceleration | speed
+    value: float  # SI
+    arithmetic: str  # "100 km/h to 0 in 0.5 m is 772 m/s² (78.7 g)"
+    start: int  # span in the field's text
+    end: int
+    anchor: Quantity  # the quantity whose clause says what moves
+
+
+def _num(x: float) -> str:
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def format_value(dimension: str, si: float) -> str:
+    if dimension == "acceleration":
+        return f"{_num(si)} m/s² ({_num(si / G)} g)"
+    return f"{_num(si)} m/s ({_num(si * 3.6)} km/h)"
+
+
+def format_limit(dimension: str, si: float) -> str:
+    if dimension == "acceleration":
+        return f"{_num(si / G)} g"
+    return f"{_num(si * 3.6)} km/h" if si >= 5 else f"{_num(si)} m/s"
+
+
+def derivations(st: ScannedText) -> list[Derivation]:
+    """What the field's sentences imply, worked out once per field for every rule."""
+    found = st.memo.get("kinematics")
+    if found is None:
+        found = st.memo["kinematics"] = list(_derive(st))
+    return found
+
+
+# Fields of a Raw, read by index in the loops below (the scan keeps plain tuples).
+_START, _NUM_END, _END, _FACTOR, _DIM = range(5)
+
+
+def _value(low: str, r: tuple) -> float:
+    return r[_FACTOR] if r[_NUM_END] < 0 else \
+        float(low[r[_START]:r[_NUM_END]].replace(",", "")) * r[_FACTOR]
+
+
+def _word_times(low: str) -> list[tuple]:
+    out = []
+    for m in _SECOND.finditer(low):
+        after = m.end() + (low[m.end():m.end() + 1] == "s")
+        if low[after:after + 1].isalpha():  # "secondary"
+            continue
+        w = _WORD_TIME.search(low, max(0, m.start() - 20), m.start())
+        if w:
+            out.append((w.start(1), -1, after, _WORD_VALUES.get(w.group(1), 1.0), "time"))
+    return out
+
+
+def _complement(st: ScannedText, r: tuple) -> bool:
+    """Whether the time or length is a duration or a distance travelled."""
+    low = st.text
+    m = _PRECEDED.match(st.reversed, len(low) - r[_START])
+    if m is None or (r[_DIM] == "time" and m.group(1) == "retfa"):  # "after 2 s": a moment
+        return False
+    after = _MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER
+    return after.match(low, r[_END]) is None
+
+
+def _speed_in_sentence(low: str, speeds: list[int], at: int) -> bool:
+    """Whether the nearest speed before or after `at` (within reach) is in its sentence: two
+    finds, cheaper than the sentence's bounds."""
+    k = bisect_left(speeds, at)
+    if k and speeds[k - 1] >= at - _NEAR_BEFORE and low.find(". ", speeds[k - 1], at) < 0 and \
+            low.find("\n", speeds[k - 1], at) < 0:
+        return True
+    return k < len(speeds) and speeds[k] <= at + _NEAR_AFTER and \
+        low.find(". ", at, speeds[k]) < 0 and low.find("\n", at, speeds[k]) < 0
+
+
+def _derive(st: ScannedText) -> Iterator[Derivation]:
+    low, entries = st.text, st.raw_quantities
+    if "second" in low:
+        entries = sorted(entries + _word_times(low))
+    speeds = [r[_START] for r in entries if r[_DIM] == "speed"]
+    if not speeds and len(entries) < 2:
+        return
+    nsp, starts, done = len(speeds), None, set()  # noqa: F841
+    rev, n, preceded = st.reversed, len(low), _PRECEDED.match
+    for i, r in enumerate(entries):
+        # Most of an output's times and lengths are neither durations nor distances travelled:
+        # the words before the number settle them.
+        if r[_DIM] == "speed" or preceded(rev, n - r[_START]) is None:
+            continue
+        if not (_speed_in_sentence(low, speeds, r[_START]) or
+                (r[_DIM] == "time" and i and entries[i - 1][_DIM] == "length" and
+                 r[_START] - entries[i - 1][_END] <= 40)):  # "covers 30 m in 2 s"
+            continue
+        if not _complement(st, r):
+            continue
+        s, e = st.bounds(r[_START], r[_END])
+        if s in done:
+            continue
+        done.add(s)
+        k = bisect_left(speeds, s)
+        if (k < nsp and speeds[k] < e) or (i and entries[i - 1][_DIM] == "length" and
+                                           entries[i - 1][_START] >= s):
+            if starts is None:
+                starts = [r[_START] for r in entries]
+            yield from _sentence(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)])
+
+
+def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator[Derivation]:
+    low, raw = st.text, st.raw
+    text = lambda r: raw[r[_START]:r[_END]]  # noqa: E731
+    value = lambda r: _value(low, r)  # noqa: E731
+    speeds = [r for r in entries if r[_DIM] == "speed"]
+    times = [r for r in entries if r[_DIM] == "time" and _complement(st, r)]
+    lengths = [r for r in entries if r[_DIM] == "length" and _complement(st, r)]
+    if not times and not lengths:
+        return
+    # Speed changes: (from, to, how they read, the speed whose clause says what moves).
+    changes: list[tuple[float, float, str, tuple]] = []
+    paired: set[tuple] = set()
+    for a, b in zip(speeds, speeds[1:]):
+        if _LINK.fullmatch(low, a[_END], b[_START]):
+            changes.append((value(a), value(b), f"{text(a)} to {text(b)}", a))
+            paired.update((a, b))
+    zero = _ZERO.search(low, s, e) is not None
+    from_zero = zero and _FROM_ZERO.search(low, s, e) is not None
+    for r in speeds:
+        if r in paired:
+            continue
+        m = _BARE_BEFORE.search(low, max(s, r[_START] - 24), r[_START])
+        if m:
+            bare = m.group(1) or m.group(2)
+            changes.append((float(bare) * r[_FACTOR], value(r), f"{bare} to {text(r)}", r))
+        elif zero:
+            v = value(r)
+            changes.append((0.0, v, f"0 to {text(r)}", r) if from_zero else
+                           (v, 0.0, f"{text(r)} to 0", r))
+    found: list[Derivation] = []
+    if changes:
+        if times:
+            t = max(times, key=value)
+            v0, v1, said, by = min(changes, key=lambda c: abs(c[1] - c[0]))
+            a = abs(v1 - v0) / value(t) if value(t) > 0 else 0.0
+            found.append(_made(st, "acceleration", a, f"{said} in {text(t)}", by, (by, t)))
+        if lengths:
+            d = max(lengths, key=value)
+            v0, v1, said, by = min(changes, key=lambda c: abs(c[1] ** 2 - c[0] ** 2))
+            a = abs(v1 ** 2 - v0 ** 2) / (2 * value(d)) if value(d) > 0 else 0.0
+            found.append(_made(st, "acceleration", a, f"{said} in {text(d)}", by, (by, d)))
+    for t in times:  # a distance covered in a time, right before it
+        i = entries.index(t)
+        d = entries[i - 1] if i else None
+        if d is None or d[_DIM] != "length" or t[_START] - d[_END] > 40 or \
+                re.search(r"[,;]", low[d[_END]:t[_START]]):
+            continue
+        dt, dd = value(t), value(d)
+        if dt <= 0:
+            continue
+        if _MOVED.search(low, max(s, d[_START] - 60), d[_START]):
+            found.append(_made(st, "speed", dd / dt, f"{text(d)} in {text(t)}", d, (d, t)))
+        elif not changes and zero and d in lengths:
+            found.append(_made(st, "acceleration", 2 * dd / dt ** 2,
+                               f"{text(d)} to or from a standstill in {text(t)}", d, (d, t)))
+    # One finding per sentence and dimension: the strongest of the (each conservative) readings.
+    best: dict[str, Derivation] = {}
+    for d in found:
+        if d.dimension not in best or d.value > best[d.dimension].value:
+            best[d.dimension] = d
+    yield from best.values()
+
+
+def _made(st: ScannedText, dimension: str, value: float, said: str, by: tuple,
+          parts: tuple[tuple, ...]) -> Derivation:
+    start, end = min(p[_START] for p in parts), max(p[_END] for p in parts)
+    anchor = Quantity(value, dimension, by[_START], by[_END])
+    return Derivation(dimension, value, f"{said} is {format_value(dimension, value)}", start, end,
+                      anchor)
+
+
+@dataclass(frozen=True)
+class DerivedRule(Rule):
+    """A bound on what a sentence implies (see the module's docstring). The bound for each object
+    class is the lowest `max` of the rule file's quantity rules of the same dimension for that
+    class (their `requires`/`unless` describe how a value is stated, and are not asked), times
+    `tolerance`, which absorbs the rounding of the numbers models write."""
+    unless: re.Pattern[str] | None = None  # the sentence must not match (negations, "reaction")
+    tolerance: float = 1.0
+    limits: Mapping[str, float] = field(default_factory=dict)
+    dimension: ClassVar[str] = ""
+
+    def bind(self, rules: Iterable[QuantityRule]) -> "DerivedRule":
+        limits: dict[str, float] = {}
+        for r in rules:
+            if r.dimension == self.dimension and r.max is not None and r.objects:
+                for cls in r.objects:
+                    limits[cls] = min(limits.get(cls, math.inf), r.max)
+        return replace(self, limits=limits)
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        if not self.limits:
+            return
+        for source, st in doc.fields:
+            for d in derivations(st):
+                if d.dimension != self.dimension:
+                    continue
+                if self.unless is not None and st.sentence_has(self.unless, d.anchor):
+                    continue
+                subjects = st.subjects(d.anchor)
+                bounded = [c for c in subjects if c in self.limits]
+                if not bounded or any(d.value <= self.limits[c] * self.tolerance for c in bounded):
+                    continue
+                cls = bounded[0]
+                yield doc.finding(self, source, d.start, d.end, arithmetic=d.arithmetic,
+                                  value=format_value(self.dimension, d.value),
+                                  object=subjects[cls],
+                                  limit=format_limit(self.dimension, self.limits[cls]))
+
+
+@dataclass(frozen=True)
+class DerivedAccelerationRule(DerivedRule):
+    type: ClassVar[str] = "derived_acceleration"
+    dimension: ClassVar[str] = "acceleration"
+
+
+@dataclass(frozen=True)
+class DerivedSpeedRule(DerivedRule):
+    type: ClassVar[str] = "derived_speed"
+    dimension: ClassVar[str] = "speed"
