@@ -9,4 +9,8 @@ bash deploy/setup.sh --test
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
   apt-get update -qq && apt-get install -y -qq chromium >/dev/null
 fi
+# tests/deploy runs Debian's Prometheus against the server and promtool on the alert rules.
+if ! command -v promtool >/dev/null && command -v apt-get >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
 exec .venv/bin/python -m pytest "$@"
