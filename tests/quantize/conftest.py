@@ -1,0 +1,36 @@
+"""A bf16 source checkpoint (the tiny model plus a profile) and its fp8-dynamic copy, written once
+per session by the real `cosmos-serve quantize` command."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = "fps: 2\nmax_pixels: 81920\nreasoning: false\n"
+
+
+def quantize_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app", "quantize", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def bf16_src(tiny_model: Path, tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("src") / "finetune"
+    shutil.copytree(tiny_model, src)
+    (src / "cosmos-serve.yaml").write_text(PROFILE)
+    return src
+
+
+@pytest.fixture(scope="session")
+def fp8_run(bf16_src: Path, tmp_path_factory) -> tuple[Path, dict]:
+    """(DST, the --json summary)."""
+    dst = tmp_path_factory.mktemp("dst") / "finetune-fp8"
+    r = quantize_cli(bf16_src, dst, "--json", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return dst, json.loads(r.stdout)
