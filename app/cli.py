@@ -6,7 +6,6 @@ the Settings model so the two can never drift apart; flags override `COSMOS_*` v
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import typing
 
@@ -33,6 +32,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.api.app import create_app
     from app.config import Settings
+    from app.lifecycle.server import ManagedServer
+    from app.logs import configure as configure_logging
 
     from pydantic import ValidationError
 
@@ -45,21 +46,21 @@ def _serve(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"cosmos-serve: invalid settings:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     try:
         app = create_app(settings)
     except ConfigError as exc:  # a setting, profile or checkpoint that can never serve
         print(f"cosmos-serve: {exc}", file=sys.stderr)
         return 2
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port,
-                                           log_level=settings.log_level, access_log=False,
-                                           timeout_graceful_shutdown=30))
-
-    def stop() -> None:
-        server.should_exit = True
-
-    app.state.on_engine_failure = stop
+    # SIGTERM at any moment stops everything started here within shutdown_grace_s, and a
+    # watchdog kills vLLM's processes if this one is killed (app/lifecycle).
+    server = ManagedServer(uvicorn.Config(app, host=settings.host, port=settings.port,
+                                          log_level=settings.log_level, access_log=False,
+                                          log_config=None if settings.log_format == "json"
+                                          else uvicorn.config.LOGGING_CONFIG),
+                           grace_s=settings.shutdown_grace_s)
+    server.start_guards()
+    app.state.on_engine_failure = lambda: server.begin_stop("the engine died")
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C/SIGINT after its graceful shutdown

@@ -21,6 +21,7 @@ class CosmosError(Exception):
         self.message = message
         self.param = param
         self.code = code or self.default_code
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict:
         return error_body(self.message, self.error_type, self.param, self.code)
@@ -42,6 +43,11 @@ class ContextLengthError(CosmosError):
 class MediaError(CosmosError):
     """A video or image that cannot be fetched, decoded or accepted."""
     default_code = "invalid_media"
+
+
+class DecodeCancelledError(MediaError):
+    """A decode stopped because every request waiting for it had gone (never sent)."""
+    default_code = "decode_cancelled"
 
 
 class MediaTimeoutError(MediaError):
@@ -70,11 +76,36 @@ class OverloadedError(CosmosError):
     error_type = "rate_limit_error"
     default_code = "too_many_requests"
 
+    def __init__(self, message: str, *, retry_after_s: int = 1, **kw):
+        super().__init__(message, **kw)
+        self.headers["Retry-After"] = str(retry_after_s)
+
+
+class DeadlineExceededError(CosmosError):
+    """The request's deadline (request_deadline_s, or the client's X-Request-Deadline-S) passed:
+    its engine request was aborted and its decode cancelled."""
+    status_code = 504
+    error_type = "timeout_error"
+    default_code = "deadline_exceeded"
+
+
+class ShuttingDownError(CosmosError):
+    """Still running when the shutdown's drain window ended."""
+    status_code = 503
+    error_type = "service_unavailable"
+    default_code = "shutting_down"
+
 
 class NotReadyError(CosmosError):
     status_code = 503
     error_type = "service_unavailable"
     default_code = "engine_not_ready"
+
+
+class EngineUnavailableError(NotReadyError):
+    """The engine died (its process was killed, it crashed): every request gets this at once,
+    never a hang, until the server has restarted."""
+    default_code = "engine_unavailable"
 
 
 class EngineError(CosmosError):
@@ -84,15 +115,31 @@ class EngineError(CosmosError):
 
 
 def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    body: dict = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    # Beside `error`, not in it: OpenAI's error object keeps its four keys.
+    from app.context import current_request_id
+
+    request_id = current_request_id()
+    if request_id:
+        body["request_id"] = request_id
+    return body
 
 
 def stream_error_body(exc: BaseException) -> dict:
     """The last event of a stream that failed after its headers were sent."""
-    if not isinstance(exc, CosmosError):
-        log.error("stream failed", exc_info=exc)
-        exc = EngineError("generation failed; see server logs")
-    return exc.body()
+    return as_cosmos_error(exc).body()
+
+
+def as_cosmos_error(exc: BaseException) -> CosmosError:
+    """A domain error for any exception out of the engine: vLLM's dead-engine errors become 503
+    (the server is about to restart), anything else unexpected a 500 with no internals."""
+    if isinstance(exc, CosmosError):
+        return exc
+    if type(exc).__name__ == "EngineDeadError":  # by name: this module never imports vLLM
+        return EngineUnavailableError("the inference engine stopped; the server is restarting, "
+                                      "retry shortly")
+    log.error("stream failed", exc_info=exc)
+    return EngineError("generation failed; see server logs")
 
 
 def error_response(exc: CosmosError):
@@ -100,9 +147,9 @@ def error_response(exc: CosmosError):
     (middleware)."""
     from fastapi.responses import JSONResponse
 
-    if exc.status_code >= 500:
+    if exc.status_code >= 500 and exc.status_code not in (503, 504):
         log.error("request failed: %s", exc.message)
-    return JSONResponse(exc.body(), status_code=exc.status_code)
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=exc.headers or None)
 
 
 def _param(loc: tuple) -> str | None:
@@ -148,6 +195,8 @@ def install_error_handlers(app) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if type(exc).__name__ == "EngineDeadError":
+            return error_response(as_cosmos_error(exc))
         log.exception("unhandled error")
         return JSONResponse(error_body("internal server error", "internal_server_error", None,
                                        "internal_error"), 500)

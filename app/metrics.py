@@ -29,6 +29,8 @@ REQUESTS_IN_FLIGHT = Gauge("cosmos_requests_in_flight", "Requests being served."
 REQUEST_SECONDS = Histogram("cosmos_request_duration_seconds", "Whole request, first byte in to "
                             "last byte out.", ["endpoint"], buckets=_LATENCY_BUCKETS,
                             registry=REGISTRY)
+DEADLINES_EXCEEDED = Counter("cosmos_request_deadline_exceeded_total", "Requests ended by their "
+                             "deadline (504).", registry=REGISTRY)
 TTFT_SECONDS = Histogram("cosmos_time_to_first_token_seconds", "Request arrival to first token.",
                          buckets=_LATENCY_BUCKETS, registry=REGISTRY)
 
@@ -51,6 +53,10 @@ CACHE_BYTES = Gauge("cosmos_ingest_cache_bytes", "Bytes held by the decoded-clip
                     registry=REGISTRY)
 DECODE_QUEUE = Gauge("cosmos_ingest_decode_queue_depth", "Decodes waiting for a worker.",
                      registry=REGISTRY)
+DECODES_RUNNING = Gauge("cosmos_ingest_decodes_running", "Decodes running in a worker.",
+                        registry=REGISTRY)
+DECODES_CANCELLED = Counter("cosmos_ingest_decodes_cancelled_total", "Decodes cancelled because "
+                            "every request waiting for them was gone.", registry=REGISTRY)
 MEDIA_ERRORS = Counter("cosmos_ingest_errors_total", "Rejected media by error code.", ["code"],
                        registry=REGISTRY)
 
@@ -63,6 +69,11 @@ COMPLETION_TOKENS = Counter("cosmos_completion_tokens_total", "Tokens generated.
                             registry=REGISTRY)
 FINISH_REASONS = Counter("cosmos_finish_reason_total", "Choices by finish reason.", ["reason"],
                          registry=REGISTRY)
+ENGINE_REQUESTS_RUNNING = Gauge("cosmos_engine_requests_running", "Engine requests started and "
+                                "not yet finished or aborted.", registry=REGISTRY)
+ENGINE_ABORTS = Counter("cosmos_engine_aborts_total", "Engine requests aborted before they "
+                        "finished, by reason (client_gone, deadline, shutdown, error).",
+                        ["reason"], registry=REGISTRY)
 ENGINE_READY = Gauge("cosmos_engine_ready", "1 once the engine is loaded.", registry=REGISTRY)
 
 # --- stage: reasoning parser and guardrail --------------------------------------------------

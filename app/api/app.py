@@ -7,27 +7,24 @@ load and `/health/ready` turns 200 only once the engine can serve.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
-import time
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 
 from app import __version__, metrics
 from app.api import chat, inspect, routes
+from app.api.middleware import RequestMiddleware
 from app.config import Settings
 from app.engine.base import Engine
 from app.engine.warmup import warm_up
-from app.errors import (AuthenticationError, PayloadTooLargeError, error_response,
-                        install_error_handlers)
+from app.errors import install_error_handlers
 from app.guardrail import Guardrail
 from app.ingest import VideoIngestor
 from app.profiles import deployment_profile
 from app.serving.chat import ChatService
 
 log = logging.getLogger(__name__)
-_OPEN_PATHS = ("/health", "/v1/health", "/metrics", "/v1/metrics", "/version", "/v1/version")
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -63,6 +60,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         log.error("%s: %s", what, exc)
         metrics.ENGINE_READY.set(0)
         app.state.engine_failure = f"{what}: {type(exc).__name__}: {exc}"
+        chat = getattr(app.state, "chat", None)
+        if chat is not None:  # new requests get 503 at once, not a wait on a dead engine
+            chat.engine_failure = app.state.engine_failure
         if app.state.on_engine_failure is not None:
             app.state.on_engine_failure()
 
@@ -110,29 +110,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine_failure = None
     app.state.warming = True  # until the start-up warm-up is over: /health/ready stays 503
     app.state.on_engine_failure = None
+    app.state.draining = False  # shutting down: /health/ready is 503 from the first signal
     app.state.profile = profile
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        started = time.perf_counter()
-        path = request.url.path
-        if settings.api_key and not path.startswith(_OPEN_PATHS):
-            auth = request.headers.get("authorization", "")
-            token = auth[7:] if auth.lower().startswith("bearer ") else ""
-            if not hmac.compare_digest(token.encode(), settings.api_key.encode()):
-                return error_response(AuthenticationError("invalid or missing API key"))
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.max_request_body_bytes:
-            return error_response(PayloadTooLargeError(
-                f"request body is {int(length)} bytes; the limit is "
-                f"{settings.max_request_body_bytes} bytes (max_request_body_bytes)"))
-        response = await call_next(request)
-        if path.startswith("/v1/chat") or path.startswith("/v1/video"):
-            metrics.REQUESTS.labels(path, str(response.status_code)).inc()
-            # Streams: until the response is handed over; their tokens are in TTFT/engine.
-            metrics.REQUEST_SECONDS.labels(path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(RequestMiddleware, settings=settings)
 
     app.include_router(chat.router)
     app.include_router(inspect.router)

@@ -31,7 +31,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
     service = getattr(request.app.state, "chat", None)
     if service is None:  # the lifespan has not built it (yet)
         raise NotReadyError("the server is starting; retry when /health/ready is 200")
-    prepare = asyncio.ensure_future(service.prepare(body))
+    prepare = asyncio.ensure_future(service.prepare(
+        body, request.headers.get("x-request-deadline-s")))
     if not body.stream:
         call = await _until_disconnected(request, prepare)
         result: ChatCompletion = await _until_disconnected(

@@ -1,7 +1,7 @@
 """Request and response bodies, mirroring OpenAI's chat completions API field for field.
 
 Our extensions all live in `CosmosExtensions` (request) and are documented there; responses add
-only `reasoning_content`/`reasoning` (as vLLM does) and `guardrail`.
+only `reasoning_content`/`reasoning` (as vLLM does), `guardrail` and `media`.
 """
 from __future__ import annotations
 
@@ -92,8 +92,16 @@ class CosmosExtensions(VideoRequestOptions):
     - `guardrail`: `false` skips the guardrail for this request.
     - `repetition_penalty`, `top_k`, `min_tokens`, `ignore_eos`: vLLM's sampling extras.
 
-    Responses add `message.reasoning_content` (and `reasoning`), `choices[i].guardrail`, and
-    `usage.prompt_tokens_details.vision_tokens`.
+    Responses add `message.reasoning_content` (and `reasoning`), `choices[i].guardrail`,
+    `usage.prompt_tokens_details.vision_tokens`, and `media`: what was ingested for this
+    request, one `IngestedMedia` per video or image part in prompt order, with the SHA-256 of
+    the exact frames the model was given (`frames_sha256`, as `/v1/video/inspect` reports it),
+    their count, size, duration and vision tokens; a stream carries it in its first chunk.
+    It lets a client check that an answer belongs to its own clip.
+
+    Header: `X-Request-Deadline-S` lowers the server's `request_deadline_s` for this request
+    (504 `deadline_exceeded` when it passes). `X-Request-Id` is echoed (or one is made up) in
+    the response header and in error bodies (`request_id`, beside `error`).
     """
     reasoning: bool | None = None
     return_raw_text: bool | None = None
@@ -143,6 +151,18 @@ class ChatCompletionRequest(CosmosExtensions):
 
 class PromptTokensDetails(BaseModel):
     vision_tokens: int | None = None  # extension: the video and image tokens of the prompt
+
+
+class IngestedMedia(BaseModel):
+    """Extension: one ingested video or image (see CosmosExtensions)."""
+    type: Literal["video", "image"]
+    frames_sha256: str
+    num_frames: int
+    width: int
+    height: int
+    duration_s: float | None = None
+    sample_fps: float | None = None
+    vision_tokens: int | None = None
 
 
 class Usage(BaseModel):
@@ -203,6 +223,7 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     system_fingerprint: str | None = None
+    media: list[IngestedMedia] | None = None  # extension: what was ingested
 
 
 class DeltaMessage(BaseModel):
@@ -228,6 +249,7 @@ class ChatCompletionChunk(BaseModel):
     choices: list[ChunkChoice]
     usage: Usage | None = None
     system_fingerprint: str | None = None
+    media: list[IngestedMedia] | None = None  # extension, first chunk only
 
 
 class ServedProfile(BaseModel):

@@ -49,6 +49,10 @@ async def live(request: Request):
 @router.get("/health")
 async def ready(request: Request):
     engine = request.app.state.engine
+    if getattr(request.app.state, "draining", False):  # from the first signal: no new traffic
+        return JSONResponse({"status": "shutting_down"}, 503)
+    if request.app.state.engine_failure:
+        return JSONResponse({"status": "failed", "error": request.app.state.engine_failure}, 503)
     if not engine.ready:
         return JSONResponse({"status": "loading"}, 503)
     if request.app.state.warming:

@@ -140,8 +140,17 @@ class VLLMEngine(Engine):
         # per step, 1,024 sequences); the default in-process context gives 2,048 and 128.
         from vllm.usage.usage_lib import UsageContext
 
-        llm = await asyncio.to_thread(AsyncLLM.from_engine_args, AsyncEngineArgs(**kw),
-                                      usage_context=UsageContext.OPENAI_API_SERVER)
+        loading = asyncio.ensure_future(asyncio.to_thread(
+            AsyncLLM.from_engine_args, AsyncEngineArgs(**kw),
+            usage_context=UsageContext.OPENAI_API_SERVER))
+        try:
+            llm = await asyncio.shield(loading)
+        except asyncio.CancelledError:
+            # Shut down while loading: an engine finished after this must not outlive the
+            # server (app/lifecycle also kills its processes when the grace runs out).
+            loading.add_done_callback(
+                lambda f: f.cancelled() or f.exception() or f.result().shutdown())
+            raise
         tok = llm.get_tokenizer()
         self._tokenizer = await tok if inspect.isawaitable(tok) else tok
         self.max_model_len = llm.model_config.max_model_len

@@ -2,7 +2,8 @@
 
 Evaluation traffic asks many questions about one clip (about 15 per video in WTS); keyed by
 content and sampling options, the clip is decoded once. Requests that arrive while that decode
-runs wait for it instead of starting their own.
+runs wait for it instead of starting their own. When the last of them is gone (client left,
+deadline passed) the decode is cancelled: nobody would use its frames before they were evicted.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class ClipCache:
         self._items: OrderedDict[Hashable, VideoClip] = OrderedDict()
         self._bytes = 0
         self._inflight: dict[Hashable, asyncio.Future] = {}
+        self._waiters: dict[Hashable, int] = {}
 
     @property
     def nbytes(self) -> int:
@@ -70,7 +72,19 @@ class ClipCache:
             future.add_done_callback(lambda f: self._settle(key, f))
         metrics.CACHE_EVENTS.labels(outcome).inc()
         # shield: one waiter giving up (client gone) must not cancel the others' decode.
-        return await asyncio.shield(future), outcome
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            return await asyncio.shield(future), outcome
+        except asyncio.CancelledError:
+            if self._waiters.get(key) == 1 and not future.done():
+                future.cancel()
+            raise
+        finally:
+            left = self._waiters.get(key, 1) - 1
+            if left > 0:
+                self._waiters[key] = left
+            else:
+                self._waiters.pop(key, None)
 
     def _settle(self, key: Hashable, future: asyncio.Future) -> None:
         self._inflight.pop(key, None)

@@ -14,6 +14,7 @@ Work avoided, in order of what it saves:
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation, VideoReformatter
 
-from app.errors import MediaError, MediaTimeoutError
+from app.errors import DecodeCancelledError, MediaError, MediaTimeoutError
 from app.ingest.probe import Probe
 from app.ingest.sampling import Plan
 
@@ -93,7 +94,8 @@ class _Sink:
             self.filled[slot] = True
 
 
-def decode(probe: Probe, plan: Plan, *, deadline: float, threads: int = 0) -> Decoded:
+def decode(probe: Probe, plan: Plan, *, deadline: float, threads: int = 0,
+           cancel: threading.Event | None = None) -> Decoded:
     wanted_pts = probe.frame_pts[plan.indices]
     keys = plan.indices if probe.ordinal else wanted_pts
     slots: dict[int, list[int]] = {}
@@ -119,6 +121,8 @@ def decode(probe: Probe, plan: Plan, *, deadline: float, threads: int = 0) -> De
     for packet in probe.packets[first:last + 1]:
         if time.monotonic() > deadline:
             raise MediaTimeoutError("decoding ran past the time limit (video_decode_timeout_s)")
+        if cancel is not None and cancel.is_set():  # every request waiting for it is gone
+            raise DecodeCancelledError("nobody waits for this video any more")
         if skip_unwanted:
             cc.skip_frame = "DEFAULT" if packet.pts in sink.slots else "NONREF"
         try:

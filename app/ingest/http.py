@@ -6,6 +6,12 @@ once, refuses private, loopback, link-local and other non-global addresses unles
 the IP; Host header and TLS SNI keep the name), so a DNS answer that changes between the check
 and the connect cannot redirect us. The body is streamed against the byte cap, and the whole
 fetch runs under `fetch_timeout_s`.
+
+Addresses are judged after resolution, so a host written as a decimal (`2130706433`), octal
+(`017700000001`) or hex (`0x7f.1`) number is judged as the address it is. An IPv6 address that
+carries an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible `::a.b.c.d`, NAT64
+`64:ff9b::/96`, 6to4 `2002::/16`, Teredo) must be public on both counts: a NAT64 gateway would
+take `64:ff9b::a9fe:a9fe` to 169.254.169.254, the metadata service.
 """
 from __future__ import annotations
 
@@ -19,10 +25,35 @@ from app.config import Settings
 from app.errors import InvalidRequestError, MediaError, MediaTimeoutError, PayloadTooLargeError
 
 
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_V4_COMPATIBLE = ipaddress.ip_network("::/96")
+# Special-purpose blocks Python's is_global still calls global (IANA: not globally reachable).
+_NOT_GLOBAL = (ipaddress.ip_network("192.0.0.0/24"),)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    found = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in _V4_COMPATIBLE or any(ip in net for net in _NAT64):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(ip)
+        if ip.ipv4_mapped is not None:  # an IPv4 address in IPv6 clothing: judge the IPv4 one
+            return all(_is_public(str(v4)) for v4 in inner)
+        if ip in _V4_COMPATIBLE or not all(_is_public(str(v4)) for v4 in inner):
+            return False  # ::a.b.c.d is deprecated: nothing legitimate serves media there
+    elif any(ip in net for net in _NOT_GLOBAL):
+        return False
     return ip.is_global and not ip.is_multicast
 
 

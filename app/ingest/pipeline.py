@@ -3,13 +3,15 @@ server) or directly (the `inspect` CLI), so both see exactly the same frames."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import threading
 import time
 
 from app.config import Settings
 from app.errors import CosmosError, MediaError
 from app.ingest.decode import decode
-from app.ingest.probe import Probe, probe
+from app.ingest.probe import Probe, SourceLimits, probe
 from app.ingest.sampling import Plan, make_plan
 from app.ingest.types import VideoClip, VideoOptions
 
@@ -30,10 +32,11 @@ def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) ->
 
 
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
-           deadline: float | None = None) -> VideoClip:
-    """`source`: a local path or the file's bytes. Raises CosmosError subclasses only."""
+           deadline: float | None = None, cancel: threading.Event | None = None) -> VideoClip:
+    """`source`: a local path or the file's bytes. Raises CosmosError subclasses only;
+    `cancel` stops the work between packets (DecodeCancelledError)."""
     try:
-        return _ingest(source, options, settings, deadline)
+        return _ingest(source, options, settings, deadline, cancel)
     except CosmosError:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that trips FFmpeg/PyAV is still a bad file
@@ -42,16 +45,18 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
 
 
 def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
-            deadline: float | None) -> VideoClip:
+            deadline: float | None, cancel: threading.Event | None) -> VideoClip:
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + settings.video_decode_timeout_s
-    p = probe(source, deadline)
+    limits = SourceLimits(settings.video_max_source_pixels, settings.video_max_source_frames)
+    p = probe(source, deadline, limits, cancel)
     try:
         options = apply_duration_limit(p, options, settings)
         times = p.seconds(p.frame_pts)
         plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
-        decoded = decode(p, plan, deadline=deadline, threads=settings.video_decode_threads)
+        decoded = decode(p, plan, deadline=deadline, threads=settings.video_decode_threads,
+                         cancel=cancel)
         stream_index, codec = p.stream.index, p.stream.codec_context.name
     finally:
         p.close()
@@ -63,5 +68,7 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         stream_index=stream_index, skipped_frames=decoded.skipped,
         decode_s=time.perf_counter() - started,
         source_bytes=len(source) if isinstance(source, bytes) else 0,
+        # Identifies exactly what the model is given (returned with each answer).
+        frames_sha256=hashlib.sha256(decoded.frames.data).hexdigest(),
         extra={"rotation": decoded.rotation, "codec": codec, "span_frames": plan.span_frames,
                "damaged_packets": decoded.damaged})

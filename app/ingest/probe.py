@@ -8,6 +8,7 @@ whichever keyframe the sampling plan needs, instead of seeking and demuxing a se
 from __future__ import annotations
 
 import io
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,10 +17,29 @@ import av
 import numpy as np
 from av.stream import Discard, Disposition
 
-from app.errors import MediaError, MediaTimeoutError
+from app.errors import DecodeCancelledError, MediaError, MediaTimeoutError
 
 # A frame this large is a decompression bomb, not a video: 8K UHD is 33 MP.
 MAX_FRAME_PIXELS = 8192 * 8192
+
+
+@dataclass(frozen=True)
+class SourceLimits:
+    """What a stream may hold, checked from its headers and its index before any decoding: a
+    few kilobytes can declare 100,000 frames or frames of 16k x 16k (a decompression bomb)."""
+    max_pixels: int  # width x height x frames
+    max_frames: int
+
+    def check(self, width: int, height: int, frames: int, where: str) -> None:
+        if frames > self.max_frames:
+            raise MediaError(f"the video has {frames}{where} frames; the limit is "
+                             f"{self.max_frames} (video_max_source_frames)",
+                             code="video_too_large")
+        if width * height * frames > self.max_pixels:
+            raise MediaError(f"the video is {width}x{height} x {frames}{where} frames = "
+                             f"{width * height * frames} pixels to decode; the limit is "
+                             f"{self.max_pixels} (video_max_source_pixels)",
+                             code="video_too_large")
 
 
 @dataclass
@@ -79,8 +99,9 @@ def _rate(stream: av.video.stream.VideoStream, pts: np.ndarray, tb: Fraction) ->
     return guessed if guessed > 0 else 1.0
 
 
-def probe(source: str | bytes, deadline: float) -> Probe:
-    """`source` is a local path or the file's bytes."""
+def probe(source: str | bytes, deadline: float, limits: SourceLimits | None = None,
+          cancel: threading.Event | None = None) -> Probe:
+    """`source` is a local path or the file's bytes. `cancel`: set when nobody waits any more."""
     try:
         container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -95,21 +116,29 @@ def probe(source: str | bytes, deadline: float) -> Probe:
             raise MediaError("no decoder for this video's codec")
         if cc.width * cc.height > MAX_FRAME_PIXELS:
             raise MediaError(f"video frames are {cc.width}x{cc.height}; the limit is "
-                             f"{MAX_FRAME_PIXELS} pixels per frame")
+                             f"{MAX_FRAME_PIXELS} pixels per frame", code="video_too_large")
+        if limits is not None and stream.frames:  # the header's count, where it has one
+            limits.check(cc.width, cc.height, stream.frames, " (declared)")
         packets: list[av.Packet] = []
         try:
             for packet in container.demux(stream):
                 if packet.size:
                     packets.append(packet)
+                    if limits is not None and len(packets) % 256 == 0:
+                        limits.check(cc.width, cc.height, len(packets), "+")
                 if time.monotonic() > deadline:
                     raise MediaTimeoutError("reading the video's index ran past the decode "
                                             "time limit (video_decode_timeout_s)")
+                if cancel is not None and cancel.is_set():
+                    raise DecodeCancelledError("nobody waits for this video any more")
         except av.FFmpegError:
             if not packets:  # a damaged tail still leaves the frames before it
                 raise
         shown = [p for p in packets if not p.is_discard]
         if not shown:
             raise MediaError("the video stream has no frames")
+        if limits is not None:
+            limits.check(cc.width, cc.height, len(shown), "")
         if not cc.width or not cc.height:
             raise MediaError("the video stream does not declare its frame size")
         tb = stream.time_base or Fraction(1, 90000)

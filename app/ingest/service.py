@@ -2,8 +2,10 @@
 
 Fetching is async on the event loop; decoding runs in a bounded thread pool (PyAV releases the
 GIL while FFmpeg decodes and scales) so a burst of uploads queues instead of oversubscribing
-the CPU, and the queue depth is a metric. Every decode has a deadline it checks between
-packets; a backstop on the awaiting side covers a decoder stuck inside one packet.
+the CPU, and the queue depth is a metric. Beyond `video_decode_queue_max` waiting decodes a
+request gets 429 at once. Every decode has a deadline it checks between packets; a backstop on
+the awaiting side covers a decoder stuck inside one packet. A decode nobody waits for any more
+(its requests were cancelled: client gone, deadline) is cancelled between packets too.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from PIL import Image
 
 from app import metrics
 from app.config import Settings
-from app.errors import CosmosError, MediaTimeoutError
+from app.errors import CosmosError, DecodeCancelledError, MediaTimeoutError, OverloadedError
 from app.ingest import options as opts
 from app.ingest.cache import ClipCache
 from app.ingest.images import decode_image
@@ -36,6 +38,7 @@ class VideoIngestor:
         self.cache = ClipCache(settings.video_cache_bytes)
         self._pool = ThreadPoolExecutor(settings.video_decode_workers,
                                         thread_name_prefix="cosmos-decode")
+        self._pending = 0  # jobs submitted to the pool and not finished (running or queued)
 
     def options(self, overrides: dict | opts.VideoRequestOptions | None = None) -> VideoOptions:
         return opts.build(self.profile, opts.request_options(overrides))
@@ -66,24 +69,35 @@ class VideoIngestor:
             raise
 
     async def _decode(self, media: Media, options: VideoOptions) -> VideoClip:
-        clip = await self._run(self._ingest_now, media, options, time.monotonic())
+        clip = await self._run(self._ingest_now, media, options, time.monotonic(), cancel=True)
         metrics.DECODE_SECONDS.observe(clip.decode_s)
         metrics.SKIPPED_FRAMES.inc(clip.skipped_frames)
         return clip
 
-    def _ingest_now(self, media: Media, options: VideoOptions, queued_at: float) -> VideoClip:
+    def _ingest_now(self, media: Media, options: VideoOptions, queued_at: float,
+                    cancel: threading.Event) -> VideoClip:
         limit = self.settings.video_decode_timeout_s
         if time.monotonic() - queued_at > limit:
             raise MediaTimeoutError(f"the server is busy: no decoder was free within {limit:g} s "
                                     f"(video_decode_timeout_s)")
         source = media.load(self.settings.video_max_bytes, "video_max_bytes")
-        clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit)
+        clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit,
+                      cancel=cancel)
         if isinstance(source, str):
             clip.source_bytes = media.size
         return clip
 
-    async def _run(self, fn, *args):
-        """Run `fn` in the decode pool, counting it in the queue gauge until a worker starts."""
+    async def _run(self, fn, *args, cancel: bool = False):
+        """Run `fn` in the decode pool, counting it in the queue gauge until a worker starts.
+        With `cancel`, `fn` gets a threading.Event, set if this call is cancelled."""
+        s = self.settings
+        if self._pending >= s.video_decode_workers + s.video_decode_queue_max:
+            raise OverloadedError(f"{self._pending - s.video_decode_workers} decodes are waiting "
+                                  f"for a worker already (video_decode_queue_max); retry later",
+                                  retry_after_s=s.overload_retry_after_s)
+        stop = threading.Event()
+        if cancel:
+            args = (*args, stop)
         queued, lock = [True], threading.Lock()
 
         def leave_queue() -> None:
@@ -94,18 +108,36 @@ class VideoIngestor:
 
         def job():
             leave_queue()
-            return fn(*args)
+            if stop.is_set():
+                raise DecodeCancelledError("cancelled before it started")
+            metrics.DECODES_RUNNING.inc()
+            try:
+                return fn(*args)
+            finally:
+                metrics.DECODES_RUNNING.dec()
+
+        def done(f) -> None:
+            self._pending -= 1
+            if not f.cancelled():
+                f.exception()  # retrieved: a cancelled call's error is nobody's to report
 
         metrics.DECODE_QUEUE.inc()
+        self._pending += 1
         future = asyncio.get_running_loop().run_in_executor(self._pool, job)
+        future.add_done_callback(done)
         # Queue wait and the decode are each limited to video_decode_timeout_s in the worker;
         # this outer limit only fires if a decoder hangs inside a single packet.
         backstop = 2 * self.settings.video_decode_timeout_s + 5
         try:
-            return await asyncio.wait_for(future, backstop)
+            return await asyncio.wait_for(asyncio.shield(future), backstop)
         except TimeoutError as exc:
+            stop.set()
             raise MediaTimeoutError(f"decoding did not finish within {backstop:g} s "
                                     f"(video_decode_timeout_s)") from exc
+        except asyncio.CancelledError:
+            stop.set()  # the worker stops at its next packet
+            metrics.DECODES_CANCELLED.inc()
+            raise
         finally:
             leave_queue()
 

@@ -51,6 +51,7 @@ class VideoClip:
     decode_s: float = 0.0
     source_bytes: int = 0
     cache_hit: bool = False
+    frames_sha256: str = ""  # of `frames`' bytes: what the model was given
     extra: dict = field(default_factory=dict)
 
     @property
@@ -118,4 +119,5 @@ class VideoClip:
             "decode_s": round(self.decode_s, 6),
             "source_bytes": self.source_bytes,
             "cache_hit": self.cache_hit,
+            "frames_sha256": self.frames_sha256,
         }

@@ -1,4 +1,5 @@
-"""Admission control: a bounded number of requests in flight, the rest answered 429 at once.
+"""Admission control: a bounded number of requests in flight, the rest answered 429 at once,
+with `Retry-After`.
 
 Beyond `max_concurrent_requests` the client's retry policy is a better queue than our memory.
 A `Slot` is one admitted request; releasing it twice is harmless, so every exit path (normal
@@ -26,14 +27,15 @@ class Slot:
 
 
 class Limiter:
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, retry_after_s: int = 1):
         self.limit = limit
+        self.retry_after_s = retry_after_s
         self.in_flight = 0
 
     def acquire(self) -> Slot:
         if self.in_flight >= self.limit:
             raise OverloadedError(f"server is at its limit of {self.limit} concurrent requests; "
-                                  f"retry later")
+                                  f"retry later", retry_after_s=self.retry_after_s)
         self.in_flight += 1
         metrics.REQUESTS_IN_FLIGHT.set(self.in_flight)
         return Slot(self)

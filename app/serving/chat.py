@@ -4,7 +4,10 @@
 budgets, context length) and returns a `ChatCall`; nothing has been sent yet, so a rejected
 request gets a plain error status. The call then runs once, whole (`complete`) or streamed
 (`stream`). Either way it owns its admission slot and releases it when it ends, and an engine
-request it leaves unfinished (client gone, error) is aborted.
+request it leaves unfinished (client gone, deadline passed, shutdown, error) is aborted.
+
+Every request runs under a `Deadline` (app/serving/deadline.py) from `prepare` to its last token;
+`stop_all` ends those still running when a shutdown's drain window closes.
 """
 from __future__ import annotations
 
@@ -15,16 +18,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from app import metrics
+from app import context as request_context
 from app.api.protocol import (ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice,
-                              ChoiceLogprobs, ChunkChoice, DeltaMessage, PromptTokensDetails,
-                              ResponseMessage, TokenLogprobOut, TopLogprob, Usage)
+                              ChoiceLogprobs, ChunkChoice, DeltaMessage, IngestedMedia,
+                              PromptTokensDetails, ResponseMessage, TokenLogprobOut, TopLogprob,
+                              Usage)
 from app.config import Settings
 from app.engine.base import Engine, EngineInput, TokenLogprob
-from app.errors import ModelNotFoundError, NotReadyError
+from app.errors import (DeadlineExceededError, EngineUnavailableError, ModelNotFoundError,
+                        NotReadyError, ShuttingDownError)
 from app.guardrail import Guardrail, GuardrailContext, extract_choices
 from app.ingest import VideoIngestor
 from app.profiles.resolve import Resolved
 from app.serving.admission import Limiter, Slot
+from app.serving.deadline import Deadline
 from app.serving.postprocess import ChoicePostprocessor, GuardrailRunner
 from app.serving.prompt import prepare_prompt, sampling_options, wants_json
 
@@ -64,6 +71,10 @@ class UsageCount:
                      total_tokens=self.prompt + self.completion,
                      prompt_tokens_details=PromptTokensDetails(vision_tokens=self.vision))
 
+    def note(self) -> None:
+        request_context.note(prompt_tokens=self.prompt, vision_tokens=self.vision,
+                             completion_tokens=self.completion)
+
     def observe(self, finish: list[str | None]) -> None:
         if self.first_token_s is not None:
             metrics.TTFT_SECONDS.observe(self.first_token_s)
@@ -82,15 +93,44 @@ class ChatService:
         self.ingestor = ingestor
         self.guardrail = guardrail
         self.profile = profile
-        self.limiter = Limiter(settings.max_concurrent_requests)
+        self.limiter = Limiter(settings.max_concurrent_requests, settings.overload_retry_after_s)
+        self.engine_failure: str | None = None  # set when the engine died: 503 at once
+        self._deadlines: set[Deadline] = set()  # of requests being prepared or running
 
     def model_names(self) -> tuple[str, ...]:
         return (self.settings.model_name, self.settings.model)
 
-    async def prepare(self, req: ChatCompletionRequest) -> "ChatCall":
+    def stop_all(self) -> int:
+        """End every request still running with 503 `shutting_down`; returns how many."""
+        running = list(self._deadlines)
+        for d in running:
+            d.stop(ShuttingDownError("the server is shutting down; retry (another replica will "
+                                     "answer)"))
+        return len(running)
+
+    async def prepare(self, req: ChatCompletionRequest,
+                      deadline_header: str | None = None) -> "ChatCall":
+        """`deadline_header`: the client's X-Request-Deadline-S, which can only lower
+        request_deadline_s."""
+        deadline = Deadline.for_request(self.settings.request_deadline_s, deadline_header)
+        self._deadlines.add(deadline)
+        try:
+            call = await deadline.run(self._prepare(req, deadline))
+        except BaseException as exc:
+            self._deadlines.discard(deadline)
+            if isinstance(exc, DeadlineExceededError):
+                metrics.DEADLINES_EXCEEDED.inc()
+            raise
+        call.on_end = lambda: self._deadlines.discard(deadline)
+        return call
+
+    async def _prepare(self, req: ChatCompletionRequest, deadline: Deadline) -> "ChatCall":
         if req.model not in self.model_names():
             raise ModelNotFoundError(f"model {req.model!r} does not exist; this server serves "
                                      f"{self.settings.model_name!r}", param="model")
+        if self.engine_failure is not None:
+            raise EngineUnavailableError("the inference engine stopped; the server is "
+                                         "restarting, retry shortly")
         if not self.engine.ready:
             raise NotReadyError("the model is still loading; retry when /health/ready is 200")
         slot = self.limiter.acquire()
@@ -112,32 +152,86 @@ class ChatService:
             procs = [ChoicePostprocessor(raw, runner, prepared.reasoning)
                      for _ in range(sampling.n)]
             count = UsageCount(started=started, vision=prepared.vision_tokens)
-            return ChatCall(self.engine, req, inp, procs, count, slot)
+            request_context.note(video_s=round(sum(v.duration_s for v in prepared.videos),
+                                               3))
+            return ChatCall(self.engine, req, inp, procs, count, slot, deadline,
+                            _media_info(prepared))
         except BaseException:
             slot.release()
             raise
+
+
+def _media_info(prepared) -> list[IngestedMedia] | None:
+    out = [IngestedMedia(type="video", frames_sha256=v.frames_sha256, num_frames=v.num_frames,
+                         width=v.resized_width, height=v.resized_height,
+                         duration_s=round(v.duration_s, 6), sample_fps=round(v.sample_fps, 6),
+                         vision_tokens=v.vision_tokens) for v in prepared.videos]
+    out += [IngestedMedia(type="image", frames_sha256=_image_sha256(i), num_frames=1,
+                          width=i.width, height=i.height) for i in prepared.images]
+    return out or None
+
+
+def _image_sha256(image) -> str:
+    import hashlib
+
+    return hashlib.sha256(image.tobytes()).hexdigest()
+
+
+def _abort_reason(exc: BaseException | None, deadline: Deadline) -> str:
+    if isinstance(exc, ShuttingDownError):
+        return "shutdown"
+    if isinstance(exc, DeadlineExceededError):
+        return "deadline"
+    if exc is None or isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        return "client_gone"
+    return "error"
 
 
 class ChatCall:
     """One prepared request; run it once with `complete()` or `stream()`."""
 
     def __init__(self, engine: Engine, req: ChatCompletionRequest, inp: EngineInput,
-                 procs: list[ChoicePostprocessor], count: UsageCount, slot: Slot):
+                 procs: list[ChoicePostprocessor], count: UsageCount, slot: Slot,
+                 deadline: Deadline | None = None, media: list[IngestedMedia] | None = None):
         self.engine, self.req, self.inp = engine, req, inp
         self.procs, self.count, self.slot = procs, count, slot
+        self.deadline = deadline or Deadline(float("inf"))
+        self.media = media
         self.finish: list[str | None] = [None for _ in procs]
+        self.on_end = lambda: None
+        self._failure: BaseException | None = None
+        self._generating = False
 
     @property
     def request_id(self) -> str:
         return self.inp.request_id
+
+    async def _steps(self):
+        """The engine's steps, each awaited under the deadline."""
+        gen = self.engine.generate(self.inp)
+        self._generating = True
+        metrics.ENGINE_REQUESTS_RUNNING.inc()
+        try:
+            while True:
+                try:
+                    step = await self.deadline.run(gen.__anext__())
+                except StopAsyncIteration:
+                    return
+                yield step
+        except BaseException as exc:
+            self._failure = exc
+            raise
+        finally:
+            await gen.aclose()
 
     async def complete(self) -> ChatCompletion:
         texts = ["" for _ in self.procs]
         lps: list[list[TokenLogprob] | None] = [
             [] if self.inp.sampling.logprobs is not None else None for _ in self.procs]
         finished = False
+        steps = self._steps()
         try:
-            async for step in self.engine.generate(self.inp):
+            async for step in steps:
                 for d in step.deltas:
                     self.count.step(step.prompt_tokens, d.new_tokens)
                     texts[d.index] += d.text
@@ -148,6 +242,7 @@ class ChatCall:
                 self.count.step(step.prompt_tokens, 0)
             finished = True
         finally:
+            await steps.aclose()
             await self._end(finished)
         choices = []
         for i, proc in enumerate(self.procs):
@@ -158,7 +253,7 @@ class ChatCall:
                 message=ResponseMessage(content=final.content, reasoning_content=final.reasoning,
                                         reasoning=final.reasoning)))
         return ChatCompletion(id=self.request_id, model=self.req.model, choices=choices,
-                              usage=self.count.usage())
+                              usage=self.count.usage(), media=self.media)
 
     async def stream(self) -> AsyncIterator[ChatCompletionChunk]:
         created = int(time.time())
@@ -168,10 +263,13 @@ class ChatCall:
                                        choices=choices, usage=usage)
 
         finished = False
+        steps = self._steps()
         try:
-            yield chunk([ChunkChoice(index=i, delta=DeltaMessage(role="assistant", content=""))
-                         for i in range(len(self.procs))])
-            async for step in self.engine.generate(self.inp):
+            first = chunk([ChunkChoice(index=i, delta=DeltaMessage(role="assistant", content=""))
+                           for i in range(len(self.procs))])
+            first.media = self.media
+            yield first
+            async for step in steps:
                 self.count.step(step.prompt_tokens, 0)
                 for d in step.deltas:
                     self.count.step(step.prompt_tokens, d.new_tokens)
@@ -181,6 +279,7 @@ class ChatCall:
             if self.req.stream_options is not None and self.req.stream_options.include_usage:
                 yield chunk([], self.count.usage())
         finally:
+            await steps.aclose()
             await self._end(finished)
 
     def _chunk_choices(self, d) -> list[ChunkChoice]:
@@ -204,13 +303,22 @@ class ChatCall:
     async def _end(self, finished: bool) -> None:
         """Account the call; abort an engine request left unfinished; free the slot."""
         try:
+            self.count.note()
             if finished:
                 self.count.observe(self.finish)
-            else:  # cancelled (client gone) or failed: the engine must stop working on it
+            else:  # cancelled (client gone), past its deadline, stopped or failed
+                metrics.ENGINE_ABORTS.labels(_abort_reason(self._failure, self.deadline)).inc()
+                if isinstance(self._failure, DeadlineExceededError):
+                    metrics.DEADLINES_EXCEEDED.inc()
                 await asyncio.shield(self.engine.abort(self.request_id))
         finally:
+            if self._generating:
+                self._generating = False
+                metrics.ENGINE_REQUESTS_RUNNING.dec()
             self.slot.release()
+            self.on_end()
 
     def close(self) -> None:
         """For a call that will never run (its response was dropped unsent)."""
         self.slot.release()
+        self.on_end()
