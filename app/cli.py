@@ -41,6 +41,8 @@ def _serve(args: argparse.Namespace) -> int:
     from app.errors import ConfigError
 
     try:
+        if getattr(args, "lora", None):  # --lora NAME=PATH, repeatable: adds to --lora-modules
+            args.lora_modules = [*(args.lora_modules or ()), *args.lora]
         settings = Settings(**{k: v for k, v in vars(args).items()
                                if k in fields and v is not None})
     except ValidationError as exc:
@@ -108,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the OpenAI-compatible server")
     _add_settings_flags(serve)
+    serve.add_argument("--lora", action="append", metavar="NAME=PATH",
+                       help="serve the LoRA adapter in directory PATH as model NAME "
+                            "(repeatable; as any flag, replaces COSMOS_LORA_MODULES)")
     sub.add_parser("inspect", help="show what the model sees of a video", add_help=False)
     sub.add_parser("guardrail", help="check a model output read from stdin", add_help=False)
     sub.add_parser("quantize", help="write an FP8 copy of a Qwen2.5-VL checkpoint",

@@ -79,6 +79,25 @@ class Settings(BaseSettings):
     limit_videos_per_prompt: int = Field(1, ge=0, description="Videos one request may carry.")
     limit_images_per_prompt: int = Field(8, ge=0, description="Images one request may carry.")
     seed: int = Field(0, description="Engine seed for requests that give none.")
+
+    # --- LoRA adapters (app/engine/lora.py) -------------------------------------------------
+    lora_modules: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="LoRA adapters served over the base model, each NAME=PATH (a PEFT "
+                        "adapter directory); clients choose one by passing NAME as `model`. "
+                        "Flag: --lora NAME=PATH, repeatable; variable: comma-separated or a "
+                        "JSON list.")
+    max_lora_rank: int = Field(16, description="Largest adapter rank the engine reserves room "
+                                               "for: 1, 8, 16, 32, 64, 128, 256, 320 or 512.")
+    max_loras: int = Field(1, ge=1, description="Adapters that can run in one engine step "
+                                                "(more are served, in turns).")
+    lora_vision_tower: Literal["auto", "on", "off"] = Field(
+        "auto", description="Apply adapter weights on the vision tower and merger (vLLM's "
+                            "experimental tower/connector LoRA): `auto` = when a --lora adapter "
+                            "has such weights; `off`: such adapters are refused, never trimmed.")
+    allow_runtime_lora_updating: bool = Field(
+        False, description="Enable POST /v1/load_lora_adapter and /v1/unload_lora_adapter "
+                           "(vLLM's names); set api_key too, or anyone who can reach the port "
+                           "can change what is served.")
     trust_remote_code: bool = Field(False, description="Run a checkpoint's own Python code.")
 
     # --- HTTP server ------------------------------------------------------------------------
@@ -190,6 +209,31 @@ class Settings(BaseSettings):
             if v.lstrip().startswith("["):
                 return tuple(json.loads(v))
             return tuple(p for p in v.replace(",", ":").split(":") if p)
+        return v
+
+    @field_validator("lora_modules", mode="before")
+    @classmethod
+    def _split_loras(cls, v: object) -> object:
+        # '["a=/p","b=/q"]' or "a=/p,b=/q" from the environment; NAME=PATH checked here so a
+        # malformed one is a settings error before anything loads.
+        if isinstance(v, str):
+            v = json.loads(v) if v.lstrip().startswith("[") else [p for p in v.split(",") if p]
+        from app.engine.lora import parse_lora_module
+
+        names = [parse_lora_module(str(spec))[0] for spec in v or ()]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"LoRA adapter name(s) given twice: {', '.join(twice)}")
+        return tuple(str(spec) for spec in v or ())
+
+    @field_validator("max_lora_rank")
+    @classmethod
+    def _lora_rank(cls, v: int) -> int:
+        from app.engine.lora import LORA_RANKS
+
+        if v not in LORA_RANKS:
+            raise ValueError(f"max_lora_rank must be one of {', '.join(map(str, LORA_RANKS))} "
+                             f"(vLLM's choices)")
         return v
 
     @property

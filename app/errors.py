@@ -36,6 +36,12 @@ class ConfigError(Exception):
     the message naming the setting, file or key."""
 
 
+class LoraAdapterError(InvalidRequestError):
+    """A LoRA adapter directory that cannot be served (400 when loaded at runtime; at start it
+    becomes a ConfigError naming the --lora it came from)."""
+    default_code = "invalid_lora_adapter"
+
+
 class ContextLengthError(CosmosError):
     default_code = "context_length_exceeded"
 
@@ -64,6 +70,12 @@ class AuthenticationError(CosmosError):
     status_code = 401
     error_type = "authentication_error"
     default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(CosmosError):
+    status_code = 403
+    error_type = "permission_error"
+    default_code = "permission_denied"
 
 
 class ModelNotFoundError(CosmosError):

@@ -274,3 +274,18 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class LoadLoraAdapterRequest(BaseModel):
+    """POST /v1/load_lora_adapter, vLLM's body. `load_inplace` replaces an adapter of that
+    name (otherwise loading a name twice is a 400)."""
+    lora_name: str = Field(min_length=1)
+    lora_path: str = Field(min_length=1)
+    load_inplace: bool = False
+
+
+class UnloadLoraAdapterRequest(BaseModel):
+    """POST /v1/unload_lora_adapter, vLLM's body (`lora_int_id` is accepted and ignored: the
+    name identifies an adapter)."""
+    lora_name: str = Field(min_length=1)
+    lora_int_id: int | None = None

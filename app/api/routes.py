@@ -1,17 +1,20 @@
 """Operational endpoints: models, health, metrics, version — also under NIM's paths, so NIM users
-keep their probes and scrape configs when they switch."""
+keep their probes and scrape configs when they switch — and vLLM's LoRA adapter load/unload."""
 from __future__ import annotations
 
+import asyncio
 import time
 from importlib import metadata
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__, metrics
-from app.api.protocol import ModelCard, ModelList, ServedProfile
-from app.errors import ModelNotFoundError
+from app.api.protocol import (LoadLoraAdapterRequest, ModelCard, ModelList, ServedProfile,
+                              UnloadLoraAdapterRequest)
+from app.engine.lora import check_name, read_adapter
+from app.errors import LoraAdapterError, ModelNotFoundError, PermissionDeniedError
 
 router = APIRouter()
 _STARTED = int(time.time())
@@ -23,15 +26,71 @@ async def list_models(request: Request) -> ModelList:
     profile = ServedProfile(name=p.profile_name, values=p.values, sources=p.sources)
     return ModelList(data=[ModelCard(id=s.model_name, created=_STARTED, root=s.model,
                                      max_model_len=engine.max_model_len or s.max_model_len,
-                                     profile=profile)])
+                                     profile=profile), *_adapter_cards(request)])
+
+
+def _adapter_cards(request: Request) -> list[ModelCard]:
+    """One card per LoRA adapter, its `parent` the base (as vLLM lists them)."""
+    s, engine, base = request.app.state.settings, request.app.state.engine, \
+        request.app.state.profile
+    return [ModelCard(id=a.name, created=_STARTED, root=a.path, parent=s.model_name,
+                      max_model_len=engine.max_model_len or s.max_model_len,
+                      profile=ServedProfile(name=p.profile_name, values=p.values,
+                                            sources=p.sources))
+            for a in engine.adapters.values() for p in [a.profile or base]]
 
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> ModelCard:
     s = request.app.state.settings
-    if model_id not in (s.model_name, s.model):
-        raise ModelNotFoundError(f"model {model_id!r} does not exist", param="model")
-    return (await list_models(request)).data[0]
+    for card in (await list_models(request)).data:
+        if model_id == card.id or (card.parent is None and model_id == s.model):
+            return card
+    raise ModelNotFoundError(f"model {model_id!r} does not exist", param="model")
+
+
+def _runtime_lora(request: Request):
+    """The engine, if this server lets adapters be loaded and unloaded at runtime. The API key,
+    when one is set, has already been checked by the middleware (every /v1 path needs it)."""
+    if not request.app.state.settings.allow_runtime_lora_updating:
+        raise PermissionDeniedError(
+            "loading and unloading LoRA adapters at runtime is off on this server; start it "
+            "with --allow-runtime-lora-updating (and --api-key)",
+            code="runtime_lora_updating_disabled")
+    state = request.app.state
+    if getattr(state, "lora_lock", None) is None:  # one load or unload at a time
+        state.lora_lock = asyncio.Lock()
+    return request.app.state.engine
+
+
+@router.post("/v1/load_lora_adapter")
+async def load_lora_adapter(body: LoadLoraAdapterRequest, request: Request):
+    engine, s = _runtime_lora(request), request.app.state.settings
+    name = body.lora_name
+    check_name(name)
+    if name in (s.model_name, s.model):
+        raise LoraAdapterError(f"the LoRA adapter {name!r} conflicts with the served base model",
+                               param="lora_name")
+    async with request.app.state.lora_lock:
+        if name in engine.adapters and not body.load_inplace:
+            raise LoraAdapterError(f"the LoRA adapter {name!r} has already been loaded; set "
+                                   f"load_inplace to replace it", param="lora_name")
+        # Reading the adapter's tensors is file I/O: off the event loop.
+        adapter = await asyncio.to_thread(read_adapter, name, body.lora_path, s,
+                                          vision_ok=engine.lora_vision)
+        await engine.add_lora(adapter)
+    return PlainTextResponse(f"Success: LoRA adapter '{name}' added successfully.")
+
+
+@router.post("/v1/unload_lora_adapter")
+async def unload_lora_adapter(body: UnloadLoraAdapterRequest, request: Request):
+    engine = _runtime_lora(request)
+    async with request.app.state.lora_lock:
+        if body.lora_name not in engine.adapters:
+            raise ModelNotFoundError(f"the LoRA adapter {body.lora_name!r} cannot be found",
+                                     param="lora_name")
+        await engine.remove_lora(body.lora_name)
+    return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
 
 @router.get("/health/live")

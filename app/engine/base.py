@@ -9,9 +9,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
+from app.errors import LoraAdapterError
 from app.ingest.types import VideoClip
+
+if TYPE_CHECKING:
+    from app.engine.lora import LoraAdapter
 
 FinishReason = Literal["stop", "length", "abort"]
 
@@ -42,6 +46,7 @@ class EngineInput:
     sampling: SamplingOptions
     videos: list[VideoClip] = field(default_factory=list)
     images: list[Any] = field(default_factory=list)  # PIL images, RGB
+    lora: str | None = None  # a served LoRA adapter's name; None: the base model
 
 
 @dataclass
@@ -73,6 +78,12 @@ class Engine(ABC):
 
     model_name: str
     max_model_len: int = 0
+    # LoRA adapters served over the base, by name (set by each engine's constructor from
+    # `lora_modules`); whether adapters can be added at all, and whether their weights on the
+    # vision tower and merger are applied (if not, such adapters are refused, never trimmed).
+    adapters: dict[str, "LoraAdapter"]
+    lora_enabled: bool = False
+    lora_vision: bool = False
 
     @property
     @abstractmethod
@@ -103,3 +114,12 @@ class Engine(ABC):
 
     async def health(self) -> None:
         """Raise if the engine is dead."""
+
+    async def add_lora(self, adapter: "LoraAdapter") -> None:
+        """Serve a checked adapter under its name (replacing one of that name). Raises
+        LoraAdapterError if the engine cannot load it."""
+        raise LoraAdapterError("this server was started without LoRA support")
+
+    async def remove_lora(self, name: str) -> None:
+        """Stop serving an adapter; requests already running with it finish with it."""
+        self.adapters.pop(name, None)

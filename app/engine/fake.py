@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 from app.config import Settings
 from app.engine.base import ChoiceDelta, Engine, EngineInput, EngineStep
+from app.engine.lora import LoraAdapter, lora_enabled, start_adapters
 
 DEFAULT_SCRIPT = ("<think>\nThe car ahead slows down at 2 s and stops before the crosswalk.\n"
                   "</think>\n\n<answer>\nB\n</answer>")
@@ -28,6 +29,9 @@ class FakeEngine(Engine):
         self.aborted: list[str] = []
         self.last_input: EngineInput | None = None
         self._ready = False
+        # LoRA as the vLLM engine takes it (same checks, same errors); it applies nothing.
+        self.adapters, self.lora_vision = start_adapters(settings) if settings else ({}, False)
+        self.lora_enabled = lora_enabled(settings) if settings else False
 
     @property
     def ready(self) -> bool:
@@ -53,6 +57,11 @@ class FakeEngine(Engine):
 
     async def abort(self, request_id: str) -> None:
         self.aborted.append(request_id)
+
+    async def add_lora(self, adapter: LoraAdapter) -> None:
+        if not self.lora_enabled:
+            await super().add_lora(adapter)
+        self.adapters[adapter.name] = adapter
 
     async def generate(self, inp: EngineInput) -> AsyncIterator[EngineStep]:
         self.last_input = inp

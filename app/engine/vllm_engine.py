@@ -17,10 +17,12 @@ from pathlib import Path
 from app.config import Settings
 from app.engine.base import (ChoiceDelta, Engine, EngineInput, EngineStep, SamplingOptions,
                              TokenLogprob)
+from app.engine.lora import LoraAdapter, lora_enabled, start_adapters
 from app.engine.template import ChatTemplate
 from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata, move_to_host,
                                     processing_blocks_loop, processor_kwargs)
-from app.errors import ContextLengthError, EngineError, InvalidRequestError
+from app.errors import (ConfigError, ContextLengthError, EngineError, InvalidRequestError,
+                        LoraAdapterError)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,37 @@ def _prepare_platform(settings: Settings) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def engine_args(settings: Settings) -> dict:
+def _lora_args(settings: Settings, vision: bool) -> dict:
+    if not lora_enabled(settings):
+        return {}
+    kw = dict(enable_lora=True, max_lora_rank=settings.max_lora_rank,
+              max_loras=settings.max_loras,
+              # Every --lora adapter stays in host memory: none is re-read from disk mid-serving.
+              max_cpu_loras=max(settings.max_loras, len(settings.lora_modules)))
+    if vision:
+        kw["enable_tower_connector_lora"] = True
+    return kw
+
+
+def _check_lora_platform(settings: Settings, vision: bool) -> None:
+    """Refuse at start what this vLLM cannot serve, rather than serve the base in its stead."""
+    if not lora_enabled(settings):
+        return
+    import dataclasses
+
+    from vllm.engine.arg_utils import AsyncEngineArgs
+
+    names = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+    if "enable_lora" not in names:
+        raise ConfigError("this vLLM build has no LoRA support; serve a merged checkpoint")
+    if vision and "enable_tower_connector_lora" not in names:
+        raise ConfigError("a --lora adapter has weights on the vision tower or merger, and this "
+                          "vLLM cannot apply LoRA there (no enable_tower_connector_lora); merge "
+                          "the adapter into the base (peft merge_and_unload) or set "
+                          "--lora-vision-tower off to refuse such adapters")
+
+
+def engine_args(settings: Settings, lora_vision: bool = False) -> dict:
     kw: dict = dict(
         model=settings.model, served_model_name=[settings.model_name], dtype=settings.dtype,
         max_model_len=settings.max_model_len, tensor_parallel_size=settings.tensor_parallel_size,
@@ -80,6 +112,7 @@ def engine_args(settings: Settings) -> dict:
         kw["kv_cache_memory_bytes"] = settings.kv_cache_memory_bytes
     if settings.max_num_seqs:
         kw["max_num_seqs"] = settings.max_num_seqs
+    kw.update(_lora_args(settings, lora_vision))
     declared = checkpoint_quantization(settings.model)
     if declared:
         log.info("checkpoint declares quantization %r; using it", declared)
@@ -123,6 +156,11 @@ class VLLMEngine(Engine):
         self._tasks: tuple = ()
         self.temporal_check: bool | None = None  # first processed video: vLLM's time step right?
         self._orphans: set[asyncio.Task] = set()  # cancelled requests still being handed over
+        self.adapters, self.lora_vision = start_adapters(settings)  # ConfigError: before vLLM
+        self.lora_enabled = lora_enabled(settings)
+        _check_lora_platform(settings, self.lora_vision)
+        self._lora_requests: dict[str, object] = {}  # name -> vLLM LoRARequest
+        self._lora_ids = 0
 
     @property
     def ready(self) -> bool:
@@ -133,7 +171,7 @@ class VLLMEngine(Engine):
         from vllm.engine.arg_utils import AsyncEngineArgs
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        kw = engine_args(self.settings)
+        kw = engine_args(self.settings, self.lora_vision)
         log.info("starting vLLM engine: %s", kw)
         # Loading takes minutes and blocks: keep it off the event loop so health probes answer.
         # As an OpenAI server: vLLM then sizes batches as `vllm serve` does (on an H100: 8,192 tokens
@@ -164,6 +202,8 @@ class VLLMEngine(Engine):
                  "processing off the event loop by %s", self._pass_metadata,
                  self._mm_device or "cpu", "cosmos-serve" if self._mm_pool else "vLLM")
         self._llm = llm
+        for adapter in list(self.adapters.values()):  # loaded now: a bad one fails the start
+            await self.add_lora(adapter)
 
     async def shutdown(self) -> None:
         if self._llm is not None:
@@ -185,6 +225,31 @@ class VLLMEngine(Engine):
     async def abort(self, request_id: str) -> None:
         if self._llm is not None:
             await self._llm.abort(request_id)
+
+    async def add_lora(self, adapter: LoraAdapter) -> None:
+        if not self.lora_enabled or self._llm is None:
+            await super().add_lora(adapter)
+        from vllm.lora.request import LoRARequest
+
+        # A fresh id per load: a reloaded adapter never meets KV blocks cached for the old one.
+        self._lora_ids += 1
+        request = LoRARequest(lora_name=adapter.name, lora_int_id=self._lora_ids,
+                              lora_path=adapter.path)
+        try:
+            await self._llm.add_lora(request)
+        except Exception as exc:  # noqa: BLE001 - vLLM's loader raises many kinds
+            raise LoraAdapterError(f"vLLM could not load LoRA adapter {adapter.name!r} from "
+                                   f"{adapter.path}: {exc}", param="lora_path") from None
+        self.adapters[adapter.name] = adapter
+        self._lora_requests[adapter.name] = request
+        log.info("LoRA adapter %s loaded from %s (rank %d%s)", adapter.name, adapter.path,
+                 adapter.rank, ", vision tower too" if adapter.vision_modules else "")
+
+    async def remove_lora(self, name: str) -> None:
+        # As vLLM's own unload: the name goes now; the engine's LRU cache frees the weights once
+        # requests still running with them are done (removing them under those would fail).
+        self.adapters.pop(name, None)
+        self._lora_requests.pop(name, None)
 
     def _sampling_params(self, s: SamplingOptions):
         from vllm import SamplingParams
@@ -213,7 +278,8 @@ class VLLMEngine(Engine):
             data["image"] = inp.images[0] if len(inp.images) == 1 else inp.images
         return data or None
 
-    async def _process(self, request_id: str, prompt: dict, params, inp: EngineInput):
+    async def _process(self, request_id: str, prompt: dict, params, inp: EngineInput,
+                       lora=None):
         """vLLM's input processing in our worker thread; the engine-core request it returns is
         handed to `generate` as is. A processor that fails on the GPU is retried on the CPU,
         which then serves every later request."""
@@ -222,8 +288,8 @@ class VLLMEngine(Engine):
         def run(device: str | None):
             kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata, device=device)
             p = {**prompt, "mm_processor_kwargs": kw} if kw else prompt
-            request = self._llm.input_processor.process_inputs(request_id, p, params,
-                                                               supported_tasks=self._tasks)
+            request = self._llm.input_processor.process_inputs(
+                request_id, p, params, supported_tasks=self._tasks, lora_request=lora)
             move_to_host(request)
             return request
 
@@ -279,9 +345,19 @@ class VLLMEngine(Engine):
                 top=[(lp.decoded_token or "", _finite(lp.logprob)) for lp in top]))
         return result
 
+    def _lora_request(self, inp: EngineInput):
+        if inp.lora is None:
+            return None
+        request = self._lora_requests.get(inp.lora)
+        if request is None:  # unloaded between the model check and here
+            raise LoraAdapterError(f"LoRA adapter {inp.lora!r} is no longer served",
+                                   param="model")
+        return request
+
     async def generate(self, inp: EngineInput) -> AsyncIterator[EngineStep]:
         if self._llm is None:
             raise EngineError("engine is not running")
+        lora = self._lora_request(inp)
 
         prompt: dict = {"prompt": inp.prompt}
         mm = self._mm_data(inp)
@@ -291,13 +367,13 @@ class VLLMEngine(Engine):
             params = self._sampling_params(inp.sampling)
             request = prompt
             if self._mm_pool is not None and mm:
-                request = await self._process(inp.request_id, prompt, params, inp)
+                request = await self._process(inp.request_id, prompt, params, inp, lora)
             elif mm:
                 kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata,
                                       device=self._mm_device)
                 if kw:
                     prompt["mm_processor_kwargs"] = kw
-            stream = self._llm.generate(request, params, inp.request_id)
+            stream = self._llm.generate(request, params, inp.request_id, lora_request=lora)
             async for ro in stream:
                 deltas = [ChoiceDelta(index=o.index, text=o.text, new_tokens=len(o.token_ids),
                                       finish_reason=o.finish_reason, stop_reason=o.stop_reason,

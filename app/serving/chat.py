@@ -98,7 +98,19 @@ class ChatService:
         self._deadlines: set[Deadline] = set()  # of requests being prepared or running
 
     def model_names(self) -> tuple[str, ...]:
-        return (self.settings.model_name, self.settings.model)
+        return (self.settings.model_name, self.settings.model, *self.engine.adapters)
+
+    def route(self, model: str) -> tuple[str | None, Resolved]:
+        """The LoRA adapter a request's `model` names (None: the base) and the profile that
+        model is served with: an adapter's own cosmos-serve.yaml, else the base's."""
+        if model in (self.settings.model_name, self.settings.model):
+            return None, self.profile
+        adapter = self.engine.adapters.get(model)
+        if adapter is None:
+            served = ", ".join(repr(n) for n in (self.settings.model_name, *self.engine.adapters))
+            raise ModelNotFoundError(f"model {model!r} does not exist; this server serves "
+                                     f"{served}", param="model")
+        return adapter.name, adapter.profile or self.profile
 
     def stop_all(self) -> int:
         """End every request still running with 503 `shutting_down`; returns how many."""
@@ -125,9 +137,7 @@ class ChatService:
         return call
 
     async def _prepare(self, req: ChatCompletionRequest, deadline: Deadline) -> "ChatCall":
-        if req.model not in self.model_names():
-            raise ModelNotFoundError(f"model {req.model!r} does not exist; this server serves "
-                                     f"{self.settings.model_name!r}", param="model")
+        lora, profile = self.route(req.model)
         if self.engine_failure is not None:
             raise EngineUnavailableError("the inference engine stopped; the server is "
                                          "restarting, retry shortly")
@@ -136,12 +146,13 @@ class ChatService:
         slot = self.limiter.acquire()
         try:
             started = time.perf_counter()
-            prepared = await prepare_prompt(req, self.settings, self.profile, self.engine,
+            prepared = await prepare_prompt(req, self.settings, profile, self.engine,
                                             self.ingestor)
-            sampling = sampling_options(req, self.profile, prepared.prompt_tokens,
+            sampling = sampling_options(req, profile, prepared.prompt_tokens,
                                         self.engine.max_model_len)
             inp = EngineInput(request_id=f"chatcmpl-{uuid.uuid4().hex}", prompt=prepared.prompt,
-                              sampling=sampling, videos=prepared.videos, images=prepared.images)
+                              sampling=sampling, videos=prepared.videos, images=prepared.images,
+                              lora=lora)
             context = GuardrailContext(duration_s=prepared.duration_s,
                                        choices=req.choices or extract_choices(prepared.question),
                                        truncated=False)

@@ -21,6 +21,7 @@ from app.config import Settings
 from app.engine.base import Engine, SamplingOptions
 from app.errors import ContextLengthError, InvalidRequestError
 from app.ingest import VideoClip, VideoIngestor
+from app.ingest import options as video_options
 from app.ingest.reference import smart_resize
 from app.profiles.resolve import Resolved
 from app.reasoning import ensure_reasoning_instruction
@@ -119,7 +120,9 @@ async def prepare_prompt(req: ChatCompletionRequest, settings: Settings, profile
     if reasoning:
         messages = ensure_reasoning_instruction(messages)
 
-    options = ingestor.options(req) if any(k == "video" for k, _ in jobs) else None
+    # The model's own profile (a LoRA adapter may carry one), not the ingestor's deployment one.
+    options = video_options.build(profile, video_options.request_options(req)) \
+        if any(k == "video" for k, _ in jobs) else None
     media = await asyncio.gather(*[ingestor.video(url, options) if kind == "video"
                                    else ingestor.image(url) for kind, url in jobs])
     videos = [m for (kind, _), m in zip(jobs, media) if kind == "video"]
