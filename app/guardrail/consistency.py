@@ -93,7 +93,8 @@ def _object_stems(scanner: Scanner) -> frozenset[str]:
     found = _object_stems_of.get(id(scanner))
     if found is None:
         found = _object_stems_of[id(scanner)] = frozenset(
-            _stem(w) for form in scanner.object_forms for w in form.split(" "))
+            _stem(w) for form in scanner.object_forms for w in form.split(" ")
+            if w not in _SKIP and len(w) > 2)  # "ship to shore crane": not "to"
     return found
 
 

@@ -61,7 +61,7 @@ _POSITION_AFTER = re.compile(
     r"past\b|wide\b|tall\b|high\b|deep\b|radius\b|gap\b|"
     r"from\b(?!\s+(?:about\s+|roughly\s+|around\s+|approximately\s+)?(?:[0-9]|rest\b|a standstill|"
     r"standstill|a stop\b|zero\b)))")
-_MOMENT_AFTER = re.compile(r"\s*(?:of\b|later\b|earlier\b|before\b|after\b|ago\b|into\b|mark\b|"
+_MOMENT_AFTER = re.compile(r"\s*(?:of\b|later\b|earlier\b|ago\b|into\b|mark\b|"
                            r"intervals?\b|each\b|per\b|from now\b|apart\b|delay\b|gap\b|headway\b)")
 _ZERO = re.compile(
     r"\b(?:from|to|into)\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+|total\s+)?"
@@ -93,6 +93,7 @@ _MOVED = re.compile(
 _SECOND = re.compile("second")
 _WORD_TIME = re.compile(r"(?<![a-z])(half a|a half|a split|a fraction of a|a quarter of a|"
                         r"a tenth of a|a couple of|a|one|two|three|four|five)\s+$")
+_WORD_TIME_ENDS = (" a ", "split ", " of a ", " one ", " two ", " three ", " four ", " five ")
 _WORD_VALUES = {"half a": 0.5, "a half": 0.5, "a quarter of a": 0.25, "a tenth of a": 0.1,
                 "a couple of": 2.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0}
 
@@ -142,6 +143,8 @@ def _value(low: str, r: tuple) -> float:
 def _word_times(low: str) -> list[tuple]:
     out = []
     for m in _SECOND.finditer(low):
+        if not low.endswith(_WORD_TIME_ENDS, max(0, m.start() - 8), m.start()):
+            continue  # "2 seconds", "a second car": one C call settles most
         after = m.end() + (low[m.end():m.end() + 1] == "s")
         if low[after:after + 1].isalpha():  # "secondary"
             continue
@@ -174,34 +177,33 @@ def _speed_in_sentence(low: str, speeds: list[int], at: int) -> bool:
 
 def _derive(st: ScannedText) -> Iterator[Derivation]:
     low, entries = st.text, st.raw_quantities
-    if "second" in low:
-        entries = sorted(entries + _word_times(low))
+    extra = _word_times(low) if "second" in low else None
+    if extra:
+        entries = sorted(entries + extra)
     speeds = [r[_START] for r in entries if r[_DIM] == "speed"]
     if not speeds and len(entries) < 2:
         return
-    nsp, starts, done = len(speeds), None, set()  # noqa: F841
+    starts, last_end = None, -1
     rev, n, preceded = st.reversed, len(low), _PRECEDED.match
     for i, r in enumerate(entries):
         # Most of an output's times and lengths are neither durations nor distances travelled:
         # the words before the number settle them.
-        if r[_DIM] == "speed" or preceded(rev, n - r[_START]) is None:
+        if r[_DIM] == "speed" or r[_START] < last_end:
+            continue
+        m = preceded(rev, n - r[_START])
+        if m is None or (r[_DIM] == "time" and m.group(1) == "retfa"):  # "after 2 s": a moment
             continue
         if not (_speed_in_sentence(low, speeds, r[_START]) or
                 (r[_DIM] == "time" and i and entries[i - 1][_DIM] == "length" and
                  r[_START] - entries[i - 1][_END] <= 40)):  # "covers 30 m in 2 s"
             continue
-        if not _complement(st, r):
+        if (_MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER).match(low, r[_END]):
             continue
         s, e = st.bounds(r[_START], r[_END])
-        if s in done:
-            continue
-        done.add(s)
-        k = bisect_left(speeds, s)
-        if (k < nsp and speeds[k] < e) or (i and entries[i - 1][_DIM] == "length" and
-                                           entries[i - 1][_START] >= s):
-            if starts is None:
-                starts = [r[_START] for r in entries]
-            yield from _sentence(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)])
+        last_end = e  # one look per sentence
+        if starts is None:
+            starts = [r[_START] for r in entries]
+        yield from _sentence(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)])
 
 
 def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator[Derivation]:
@@ -221,16 +223,21 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
             changes.append((value(a), value(b), f"{text(a)} to {text(b)}", a))
             paired.update((a, b))
     zero = _ZERO.search(low, s, e) is not None
-    from_zero = zero and _FROM_ZERO.search(low, s, e) is not None
+    from_zero = None
     for r in speeds:
         if r in paired:
             continue
-        m = _BARE_BEFORE.search(low, max(s, r[_START] - 24), r[_START])
+        # A bare number shares this speed's unit only after "to", "-" or "→" (a cheap look first).
+        near = low[max(s, r[_START] - 5):r[_START]]
+        m = _BARE_BEFORE.search(low, max(s, r[_START] - 24), r[_START]) \
+            if ("to" in near or "-" in near or "–" in near or "→" in near) else None
         if m:
             bare = m.group(1) or m.group(2)
             changes.append((float(bare) * r[_FACTOR], value(r), f"{bare} to {text(r)}", r))
         elif zero:
             v = value(r)
+            if from_zero is None:
+                from_zero = _FROM_ZERO.search(low, s, e) is not None
             changes.append((0.0, v, f"0 to {text(r)}", r) if from_zero else
                            (v, 0.0, f"{text(r)} to 0", r))
     found: list[Derivation] = []
@@ -300,6 +307,11 @@ class DerivedRule(Rule):
         for source, st in doc.fields:
             for d in derivations(st):
                 if d.dimension != self.dimension:
+                    continue
+                # Finding what the sentence is about is the costly part: first, whether any
+                # class whose bound the value breaks can be mentioned there at all.
+                broken = frozenset(c for c, v in self.limits.items() if d.value > v * self.tolerance)
+                if not broken or not st.may_mention(broken, d.anchor):
                     continue
                 if self.unless is not None and st.sentence_has(self.unless, d.anchor):
                     continue

@@ -58,7 +58,8 @@ class ProbabilityRule(Rule):
     keywords: tuple[str, ...] = ()
     before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
     type: ClassVar[str] = "probability"
-    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain", "confident", "sure")
+    # Words that follow a probability but never introduce one ("90% likely", "150% sure").
+    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "sure")
 
     @classmethod
     def patterns(cls, keywords: list[str]) -> dict[str, Any]:
@@ -92,7 +93,7 @@ class ProbabilityRule(Rule):
                     m = _PROB_AFTER.search(low, max(0, at - 16), at)
                     # After a number only as "N% chance" or "a 1.3 chance"; a bare "2 chances"
                     # counts no odds.
-                    if m and (m.group(2) or word in ("probability", "likelihood") or
+                    if m and (m.group(2) or word.startswith(("probabilit", "likelihood")) or
                               (word == "chance" and "." in m.group(1))):
                         found.append((m.start(1), m.end(1), m.group(1), m.group(2), m.end(), False))
                 for start, end, number, percent, after, before_it in found:
@@ -101,7 +102,7 @@ class ProbabilityRule(Rule):
                     yield (start, float(number) / (100 if percent else 1),
                            after if percent else end)
                 at = low.find(word, at + len(word))
-        if "p(" in low or "p (" in low:
+        if "p(" in low:
             for m in _P_OF.finditer(low):
                 if m.group(2) or not _NOT_A_PROBABILITY.match(low, m.end()):
                     yield m.start(1), float(m.group(1)) / (100 if m.group(2) else 1), m.end()

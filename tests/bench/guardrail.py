@@ -2,14 +2,18 @@
 
     python tests/bench/guardrail.py [--rules FILE] [--repeat N] [--verbose]
 
-"Positive" means the guardrail did not pass the output (any finding under the annotate-all
-policy); the labels say whether a careful reader would flag it. The cost is measured on two
-4,096-token outputs, one built from the labelled set's plausible reasoning and one number-dense,
+Two labelled sets, reported apart: the *old* set (tests/data/guardrail/*.yaml), written with the
+rules in view, and the *blind* set (tests/data/guardrail/blind/*.yaml), written by helpers who
+never saw the rules, the code or the old set (see its README). "Positive" means the guardrail did
+not pass the output (any finding under the annotate-all policy); the labels say whether a careful
+reader would flag it. Intervals are 95% Wilson score intervals. The cost is measured on two
+4,096-token outputs, one built from the old set's plausible reasoning and one number-dense,
 without and with the parse.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -24,6 +28,7 @@ from app.guardrail import Guardrail, GuardrailContext, extract_choices  # noqa: 
 from app.reasoning import parse_reasoning  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "guardrail"
+BLIND = DATA / "blind"
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -40,14 +45,14 @@ CHARS_PER_TOKEN = {"realistic": 3.9, "dense": 3.6}
 BUDGET_US = 1000  # the target: one check of a 4,096-token output (median) within 1 ms
 
 
-def load_cases() -> list[dict]:
-    return [c for f in sorted(DATA.glob("*.yaml")) for c in yaml.safe_load(f.read_text())]
+def load_cases(folder: Path = DATA) -> list[dict]:
+    return [c for f in sorted(folder.glob("*.yaml")) for c in yaml.safe_load(f.read_text()) or []]
 
 
 def context_of(case: dict) -> GuardrailContext:
     return GuardrailContext(duration_s=case.get("duration_s"),
                             choices=case.get("choices") or extract_choices(case["question"]),
-                            truncated=bool(case.get("truncated")))
+                            truncated=bool(case.get("truncated")), question=case["question"])
 
 
 def evaluate(guardrail: Guardrail, cases: list[dict]) -> tuple[dict[str, int], list[str]]:
@@ -61,9 +66,50 @@ def evaluate(guardrail: Guardrail, cases: list[dict]) -> tuple[dict[str, int], l
                 (False, False): "tn"}[(flagged, implausible)]] += 1
         fired = sorted({f.rule_id for f in result.findings})
         if flagged != implausible or not set(case.get("expect", [])) <= set(fired):
-            notes.append(f"{case['id']}: label {case['label']}, fired {fired}, "
-                         f"expected {case.get('expect', [])}")
+            kind = f" ({case['error_kind']})" if case.get("error_kind") else ""
+            notes.append(f"{case['id']}: label {case['label']}{kind}, fired {fired}"
+                         + (f", expected {case['expect']}" if case.get("expect") else ""))
     return counts, notes
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound at 0 and 1, unlike the normal one)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def figures(counts: dict[str, int]) -> dict[str, tuple[float, float, float]]:
+    """precision and recall, each (value, low, high)."""
+    out = {}
+    for name, hits, n in (("precision", counts["tp"], counts["tp"] + counts["fp"]),
+                          ("recall", counts["tp"], counts["tp"] + counts["fn"])):
+        out[name] = (hits / n if n else 0.0, *wilson(hits, n))
+    return out
+
+
+def report(name: str, guardrail: Guardrail, cases: list[dict], verbose: bool) -> None:
+    counts, notes = evaluate(guardrail, cases)
+    positives = counts["tp"] + counts["fn"]
+    f = figures(counts)
+    print(f"{name}: {len(cases)} cases ({positives} implausible, {len(cases) - positives} "
+          f"plausible)")
+    print("  " + "   ".join(f"{k} {v:.3f} [{lo:.3f}, {hi:.3f}]" for k, (v, lo, hi) in f.items())
+          + f"   {counts}")
+    kinds = sorted({c["error_kind"] for c in cases if c.get("error_kind")
+                    and c["label"] == "implausible"})
+    if kinds:
+        parts = []
+        for kind in kinds:
+            of_kind = [c for c in cases if c.get("error_kind") == kind and c["label"] == "implausible"]
+            k_counts, _ = evaluate(guardrail, of_kind)
+            parts.append(f"{kind} {k_counts['tp']}/{len(of_kind)}")
+        print("  recall by error kind: " + ", ".join(parts))
+    for note in notes if verbose else []:
+        print("    " + note)
 
 
 def long_output(kind: str, tokens: int, cases: list[dict]) -> str:
@@ -103,14 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     guardrail = Guardrail.from_yaml(args.rules)
     cases = load_cases()
-    counts, notes = evaluate(guardrail, cases)
-    precision = counts["tp"] / max(1, counts["tp"] + counts["fp"])
-    recall = counts["tp"] / max(1, counts["tp"] + counts["fn"])
-    positives = counts["tp"] + counts["fn"]
-    print(f"cases: {len(cases)} ({positives} implausible, {len(cases) - positives} plausible)")
-    print(f"precision: {precision:.3f}  recall: {recall:.3f}  {counts}")
-    for note in notes if args.verbose else []:
-        print("  " + note)
+    report("old set (written with the rules in view)", guardrail, cases, args.verbose)
+    blind = load_cases(BLIND)
+    if blind:
+        report("blind set (written without the rules)", guardrail, blind, args.verbose)
     typical = []
     for case in cases:
         ctx, parsed = context_of(case), parse_reasoning(case["output"])

@@ -22,7 +22,7 @@ def guardrail() -> Guardrail:
 def _context(case: dict) -> GuardrailContext:
     return GuardrailContext(duration_s=case.get("duration_s"),
                             choices=case.get("choices") or extract_choices(case["question"]),
-                            truncated=bool(case.get("truncated")))
+                            truncated=bool(case.get("truncated")), question=case["question"])
 
 
 def test_dataset_is_big_and_varied():

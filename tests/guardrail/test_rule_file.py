@@ -66,3 +66,23 @@ def test_duplicate_ids_are_refused(tmp_path):
     dup = "rules:\n" + "  - {id: x, type: format, condition: no_answer, severity: info, message: m}\n" * 2
     with pytest.raises(ValueError, match="unique ids"):
         Guardrail.from_yaml(_write(tmp_path, dup))
+
+
+@pytest.mark.parametrize("text,error", [
+    ("units: {knots: not_a_unit}\n", "units: 'knots'"),
+    ("objects: {boat: boat}\n", "objects: 'boat'"),
+    ("rules:\n  - {id: x, type: format, condition: no_answer, severity: info}\n",
+     "guardrail rule 'x': missing key 'message'"),
+    ("rules:\n  - {id: x, type: derived_speed, severity: info, message: m, tolerance: 0}\n",
+     "guardrail rule 'x': tolerance must be above 0"),
+    ("rules:\n  - {id: x, type: derived_speed, severity: info, message: m, unless: '('}\n",
+     "guardrail rule 'x'"),
+    ("rulez: []\n", "unknown top-level keys ['rulez']"),
+    ("rules: [\n", "not valid YAML"),
+])
+def test_bad_files_fail_at_load_naming_file_and_key(tmp_path, text, error):
+    path = _write(tmp_path, text)
+    with pytest.raises(ValueError) as info:
+        Guardrail.from_yaml(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert error in str(info.value)
