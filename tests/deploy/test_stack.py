@@ -64,10 +64,18 @@ def test_stack_starts_scrapes_alerts_and_stops(prometheus_bin, tmp_path):
 def test_stack_stops_when_the_server_dies(prometheus_bin, tmp_path):
     # A server that cannot start ends the stack, with its status, instead of leaving Prometheus
     # scraping nothing.
-    env = {**os.environ, "COSMOS_STACK_PORT": str(free_port()), "PROMETHEUS_PORT": str(free_port()),
+    prom_port = free_port()
+    env = {**os.environ, "COSMOS_STACK_PORT": str(free_port()), "PROMETHEUS_PORT": str(prom_port),
            "COSMOS_STACK_DIR": str(tmp_path)}
-    done = subprocess.run(["bash", "deploy/stack.sh", "--engine", "fake", "--model", "m",
-                           "--max-model-len", "-5"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode != 0
-    assert "a process ended" in done.stderr and "[stack] stopped" in done.stdout
+    proc = subprocess.Popen(["bash", "deploy/stack.sh", "--engine", "nonsense", "--model", "m"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 2, (out, err)  # cosmos-serve's status for invalid settings
+    assert "a process ended (status 2)" in err and "[stack] stopped" in out
+    assert "Input should be 'vllm' or 'fake'" in (tmp_path / "server.log").read_text()
+    assert not listening(prom_port), "stack.sh left Prometheus behind"
