@@ -27,6 +27,11 @@ them all, e.g. an H200; else `pair`; e.g. `--tp 1,2` on two H200s). `--layout se
 server at a time with vLLM's memory profiling (`--gpu-mem 0.85`) instead. `--tp 2` adds a scaling
 table (tensor parallel 2 against 1 GPU, per server).
 
+`--lora-rank 16` adds a server of each kind serving a random rank-16 LoRA adapter next to the
+(bf16) base, made before the servers start by gpu_bench/lora_r16.py (`--lora-dir`): its text phase
+asks the adapter (`decode_tok_s_lora_r16`), then the base through the same server
+(`decode_tok_s_lora_r16_base`); `decode_tok_s_bf16` of the same run is the base alone.
+
 Other subcommands:
     make-clip     (here, once) encode the 10 s 1080p30 clip from ../shared/media: .gpu/clip/
     make-tails    (here, once) encode the clip variants' tails: .gpu/clip/tails.npz
@@ -54,6 +59,11 @@ from gpu_bench.waves import plan_waves, run_all
 def cmd_run(a: argparse.Namespace) -> int:
     a.deadline = min(T0 + a.deadline_s, a.deadline_at or math.inf)
     n_servers = len(a.quant.split(",")) * len(a.which.split(",")) * len(str(a.tp).split(","))
+    if a.lora_rank:
+        from gpu_bench.lora_r16 import make_adapter
+
+        n_servers += len(a.which.split(","))
+        make_adapter(a.model, a.lora_dir, a.lora_rank)
     if a.layout == "auto":  # everything at once where the GPU holds it (H200: 141 GiB)
         a.layout = "all" if _gpu_gib() >= SERVER_GIB * n_servers else "pair"
     if a.gpu_mem is None:  # servers sharing a GPU each ask for a share vLLM checks at start
@@ -161,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--start-timeout", type=float, default=330)
     r.add_argument("--deadline-s", type=float, default=570, help="no phase may end after this")
     r.add_argument("--deadline-at", type=float, default=0, help="the same as an epoch time (0: none)")
+    r.add_argument("--lora-rank", type=int, default=0,
+                   help="also serve a random LoRA adapter of this rank (16 for the issue's row)")
+    r.add_argument("--lora-dir", default="/root/lora_r16", help="where that adapter is written")
     r.add_argument("--decode-bench", action="store_true")
     r.add_argument("--gemv-bench", action="store_true")
 

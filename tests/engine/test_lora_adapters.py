@@ -117,3 +117,34 @@ def test_serve_refuses_a_broken_adapter_at_start(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert f"--lora site-a={tmp_path / 'missing'}: LoRA adapter 'site-a'" in proc.stderr
     assert "is not a directory" in proc.stderr
+
+
+def test_gpu_bench_adapter_is_what_peft_writes(tiny_model, tmp_path):
+    """tests/bench/gpu_bench/lora_r16.py makes the rank-16 adapter for the 7B where PEFT is not
+    at hand: on the tiny checkpoint its tensors are exactly PEFT's (names, shapes) for the same
+    config, and our checks take it."""
+    import importlib.util
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from peft.utils import get_peft_model_state_dict
+    from safetensors import safe_open
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    spec = importlib.util.spec_from_file_location(
+        "lora_r16", REPO / "tests" / "bench" / "gpu_bench" / "lora_r16.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = bench.make_adapter(tiny_model, tmp_path / "r16", rank=16)
+    cfg = json.loads((out / "adapter_config.json").read_text())
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.bfloat16)
+    peft_model = get_peft_model(model, LoraConfig(r=cfg["r"], lora_alpha=cfg["lora_alpha"],
+                                                  target_modules=cfg["target_modules"]))
+    want = {f"base_model.model.{k.removeprefix('base_model.model.')}": tuple(v.shape)
+            for k, v in get_peft_model_state_dict(peft_model).items()}
+    with safe_open(str(out / "adapter_model.safetensors"), framework="pt") as f:
+        got = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    assert got == want
+    adapter = read_adapter("r16", str(out), settings(), vision_ok=False)
+    assert (adapter.rank, adapter.vision_modules) == (16, ())

@@ -58,7 +58,8 @@ def make_client(base: str):
                            max_connections=256, max_keepalive_connections=64)))
 
 
-async def stream_chat(cli, messages: list[dict], max_tokens: int, extra: dict) -> dict:
+async def stream_chat(cli, messages: list[dict], max_tokens: int, extra: dict,
+                      model: str = NAME) -> dict:
     """One streamed request. TTFT: request start (body upload included) to the first chunk that carries
     text; decode rate: (tokens - 1) / (last text chunk - first text chunk)."""
     t0 = time.perf_counter()
@@ -67,7 +68,7 @@ async def stream_chat(cli, messages: list[dict], max_tokens: int, extra: dict) -
     usage = None
     chunks = 0
     stream = await cli.chat.completions.create(
-        model=NAME, messages=messages, max_tokens=max_tokens, temperature=0.0, top_p=1.0, stream=True,
+        model=model, messages=messages, max_tokens=max_tokens, temperature=0.0, top_p=1.0, stream=True,
         stream_options={"include_usage": True}, extra_body=extra)
     async for chunk in stream:
         now = time.perf_counter()
@@ -112,10 +113,10 @@ def r3(x: float | None, scale: float = 1.0) -> float | None:
     return None if x is None else round(x * scale, 3)
 
 
-async def warm_text(base: str, kind: str) -> None:
+async def warm_text(base: str, kind: str, model: str = NAME) -> None:
     cli = make_client(base)
     for _ in range(2):
-        await stream_chat(cli, text_messages(), 16, sampling_extra(kind))
+        await stream_chat(cli, text_messages(), 16, sampling_extra(kind), model)
     await cli.close()
 
 
@@ -137,9 +138,11 @@ async def warm_video(base: str, kind: str, clips: Clips) -> dict:
     return out
 
 
-async def phase_text(base: str, kind: str, runs: int) -> dict:
+async def phase_text(base: str, kind: str, runs: int, model: str = NAME) -> dict:
+    """`model`: the base, or a LoRA adapter the server serves next to it."""
     cli = make_client(base)
-    res = [await stream_chat(cli, text_messages(), 512, sampling_extra(kind)) for _ in range(runs)]
+    res = [await stream_chat(cli, text_messages(), 512, sampling_extra(kind), model)
+           for _ in range(runs)]
     await cli.close()
     return {"runs": res, "prompt_tokens": res[0].get("prompt_tokens"),
             "completion_tokens": res[0].get("completion_tokens"),

@@ -12,7 +12,7 @@ from . import T0
 from .servers import nvidia_smi
 
 
-# (metric, quant, phase, field, unit)
+# (metric, quant, phase, field, unit[, variant: the run key's part after the server kind])
 ROWS = [
     ("decode_tok_s_bf16", "none", "text", "decode_tok_s", "tok/s"),
     ("decode_tok_s_fp8", "fp8", "text", "decode_tok_s", "tok/s"),
@@ -33,6 +33,10 @@ ROWS = [
     ("e2e_ms_1080p_default_fp8", "fp8", "video_default", "e2e_ms", "ms"),
     ("first_video_ms_after_ready", "none", "warmup", "video_first_ms", "ms"),
     ("first_video_ms_after_ready_fp8", "fp8", "warmup", "video_first_ms", "ms"),
+    # one rank-16 adapter (gpu.py run --lora-rank 16), against decode_tok_s_bf16 of the same run;
+    # _base: the base model's requests through that LoRA-enabled server
+    ("decode_tok_s_lora_r16", "none", "text", "decode_tok_s", "tok/s", "lora_r16"),
+    ("decode_tok_s_lora_r16_base", "none", "text_base", "decode_tok_s", "tok/s", "lora_r16"),
 ]
 REQUIRED = ("decode_tok_s_bf16", "decode_tok_s_fp8", "ttft_ms_1080p_81920", "ttft_ms_1080p_default",
             "e2e_ms_1080p_81920", "conc32_out_tok_s", "conc32_ttft_p50_ms")
@@ -40,9 +44,10 @@ REQUIRED = ("decode_tok_s_bf16", "decode_tok_s_fp8", "ttft_ms_1080p_81920", "ttf
 
 def make_rows(runs: dict, ours_key: str = "ours", vllm_key: str = "vllm") -> list[dict]:
     rows = []
-    for metric, quant, phase, field, unit in ROWS:
+    for metric, quant, phase, field, unit, *variant in ROWS:
         def get(server: str):
-            return ((runs.get(f"{quant}/{server}") or {}).get(phase) or {}).get(field)
+            key = "/".join([quant, server, *variant])
+            return ((runs.get(key) or {}).get(phase) or {}).get(field)
 
         ours, peer = get(ours_key), get(vllm_key)
         if ours is None and peer is None:
@@ -55,7 +60,10 @@ def make_rows(runs: dict, ours_key: str = "ours", vllm_key: str = "vllm") -> lis
 def scaling_rows(runs: dict, tp: int) -> list[dict]:
     """Tensor parallel size `tp` against one GPU, per server, for every row both runs have."""
     rows = []
-    for metric, quant, phase, field, unit in ROWS:
+    for metric, quant, phase, field, unit, *variant in ROWS:
+        if variant:  # no tensor-parallel runs of the variants
+            continue
+
         def get(server: str):
             return ((runs.get(f"{quant}/{server}") or {}).get(phase) or {}).get(field)
 

@@ -132,11 +132,13 @@ class ServerConfig:
     tp: int
     port: int
     label: str = ""
+    lora_rank: int = 0  # serves the random adapter of gpu_bench/lora_r16.py next to the base
 
     @property
     def key(self) -> str:
-        """Run key in results.json: quant/kind, then /tpN beyond one GPU, then the label."""
+        """Run key in results.json: quant/kind, then /tpN beyond one GPU, /lora_rR, the label."""
         return "/".join(x for x in (self.quant, self.kind, f"tp{self.tp}" if self.tp > 1 else "",
+                                    f"lora_r{self.lora_rank}" if self.lora_rank else "",
                                     self.label) if x)
 
 
@@ -152,6 +154,12 @@ def server_cmd(c: ServerConfig, a: argparse.Namespace) -> list[str]:
         common += ["--tensor-parallel-size", str(c.tp)]
     if c.quant != "none":
         common += ["--quantization", c.quant]
+    if c.lora_rank:
+        from .lora_r16 import NAME as LORA
+
+        common += ["--max-lora-rank", str(c.lora_rank)]
+        common += ["--lora", f"{LORA}={a.lora_dir}"] if c.kind == "ours" else \
+            ["--enable-lora", "--max-loras", "1", "--lora-modules", f"{LORA}={a.lora_dir}"]
     if c.kind == "ours":
         launcher = ["-m", "app"]
         if a.ours_usage_context:  # A/B of the engine's usage context (vLLM's batch-size defaults)

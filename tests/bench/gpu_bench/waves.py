@@ -17,9 +17,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import N_VARIANTS, V_SINGLE_81920, V_SINGLE_DEFAULT, log
+from . import NAME, N_VARIANTS, V_SINGLE_81920, V_SINGLE_DEFAULT, log
 from .client import phase_conc, phase_text, phase_video, warm_text, warm_video
 from .clips import Clips, make_tails
+from .lora_r16 import NAME as LORA
 from .results import Results
 from .scrape import metric_means, scrape
 from .servers import REPO, Server, ServerConfig, server_cmd, server_env, stop_all, wait_gpu_free
@@ -37,18 +38,22 @@ def plan_waves(a: argparse.Namespace) -> list[list[ServerConfig]]:
             for kind in a.which.split(","):
                 configs.append(ServerConfig(kind, quant, tp, port, a.label))
                 port += 1
+    if getattr(a, "lora_rank", 0):  # the adapter, in servers of their own (bf16, one GPU)
+        for kind in a.which.split(","):
+            configs.append(ServerConfig(kind, "none", 1, port, a.label, lora_rank=a.lora_rank))
+            port += 1
     if a.layout == "sequential":
         return [[c] for c in configs]
     if a.layout == "all":
         return [configs]
     waves: dict[tuple, list[ServerConfig]] = {}
     for c in configs:
-        waves.setdefault((c.quant, c.tp), []).append(c)
+        waves.setdefault((c.quant, c.tp, c.lora_rank), []).append(c)
     return list(waves.values())
 
 
 def _estimate(phase: str, c: ServerConfig, a: argparse.Namespace) -> float:
-    if phase == "text":
+    if phase in ("text", "text_base"):
         return a.text_runs * (512 / (230 if c.quant == "fp8" else 155) + 0.3) + 1
     return _EST[phase]["ours" if c.kind == "ours" else "vllm"] * (a.conc / 32 if phase == "conc32" else 1)
 
@@ -89,7 +94,7 @@ def run_wave(wave: list[ServerConfig], a: argparse.Namespace, res: Results, clip
         log("ready: " + ", ".join(f"{k} {v if isinstance(v, float) else 'FAILED'}" for k, v in ready.items()))
         res.save()
         for srv in live:
-            asyncio.run(warm_text(srv.base, srv.config.kind))
+            asyncio.run(warm_text(srv.base, srv.config.kind, _text_model(srv)))
         _phases(live, a, res, clips)
     except Exception as exc:  # noqa: BLE001
         for srv in servers:
@@ -105,6 +110,11 @@ def run_wave(wave: list[ServerConfig], a: argparse.Namespace, res: Results, clip
         res.save()
 
 
+def _text_model(srv: Server) -> str:
+    """What a server's text phase asks: the LoRA adapter where it serves one."""
+    return LORA if srv.config.lora_rank else NAME
+
+
 def _wait(servers: list[Server], a: argparse.Namespace) -> dict[str, float | str]:
     from .servers import wait_all_ready
 
@@ -117,12 +127,14 @@ def _schedule(live: list[Server]) -> list[tuple[str, list[Server]]]:
     decode), one warm-up for all at once (untimed compile and processor start-up), then each
     quantization's video phases, bf16 first."""
     groups: dict[tuple, list[Server]] = {}
-    for s in live:
+    lora = [s for s in live if s.config.lora_rank]  # text only: with the adapter, then the base
+    plain = [s for s in live if not s.config.lora_rank]
+    for s in plain:
         groups.setdefault((s.config.quant, s.config.tp), []).append(s)
-    order = [("text", live), ("warmup", live)]
+    order = [("text", live), ("text_base", lora), ("warmup", plain)]
     for group in groups.values():
         order += [("video_81920", group), ("video_default", group), ("conc32", group)]
-    return order
+    return [(name, servers) for name, servers in order if servers]
 
 
 def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clips) -> None:
@@ -132,7 +144,8 @@ def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clip
     def fns(srv: Server) -> dict:
         base, kind = srv.base, srv.config.kind
         return {
-            "text": lambda: bounded(phase_text(base, kind, a.text_runs)),
+            "text": lambda: bounded(phase_text(base, kind, a.text_runs, _text_model(srv))),
+            "text_base": lambda: bounded(phase_text(base, kind, a.text_runs)),
             "warmup": lambda: bounded(warm_video(base, kind, clips)),
             "video_81920": lambda: bounded(phase_video(base, kind, clips, "81920", V_SINGLE_81920)),
             "conc32": lambda: phase_conc(base, kind, clips, n=a.conc,
@@ -144,7 +157,7 @@ def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clip
     for name, servers in _schedule(live):
         est = [_estimate("warm_video" if name == "warmup" else name, s.config, a) for s in servers]
         need = max(est) if name == "warmup" else sum(est)  # the warm-ups run side by side
-        ready = name in ("text", "warmup") or all(s.key in warmed for s in servers)
+        ready = name in ("text", "text_base", "warmup") or all(s.key in warmed for s in servers)
         if not ready or time.time() + need + _STOP_RESERVE_S > a.deadline:
             for srv in servers:
                 res.run(srv.key)[name] = {"skipped": "out of time"}
