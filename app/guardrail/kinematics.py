@@ -41,7 +41,7 @@ _PREPOSITIONS = frozenset(
 _QUALIFIERS = frozenset(
     "just only about roughly approximately around barely merely mere nearly almost less than some "
     "a an the its their his her next last final first remaining another approx approx. ~ ≈ "
-    "of is was be would will : =".split())
+    "of is was be would will : = him them it us me".split())
 
 
 def _backwards(words: frozenset[str]) -> str:
@@ -57,7 +57,7 @@ _PRECEDED = re.compile(
 
 # ... and what makes it something else: "within 1 m of the line", "in 2 s from now".
 _POSITION_AFTER = re.compile(
-    r"\s*(?:of\b|short\b|before\b|behind\b|ahead\b|away\b|in front\b|clear\b|apart\b|beyond\b|"
+    r"\s*(?:of\b(?!\s+(?:where|the point where|travel|braking|movement|motion))|short\b|before\b|behind\b|ahead\b|away\b|in front\b|clear\b|apart\b|beyond\b|"
     r"past\b|wide\b|tall\b|high\b|deep\b|radius\b|gap\b|"
     r"from\b(?!\s+(?:about\s+|roughly\s+|around\s+|approximately\s+)?(?:[0-9]|rest\b|a standstill|"
     r"standstill|a stop\b|zero\b)))")
@@ -193,9 +193,11 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
         m = preceded(rev, n - r[_START])
         if m is None or (r[_DIM] == "time" and m.group(1) == "retfa"):  # "after 2 s": a moment
             continue
-        if not (_speed_in_sentence(low, speeds, r[_START]) or
-                (r[_DIM] == "time" and i and entries[i - 1][_DIM] == "length" and
-                 r[_START] - entries[i - 1][_END] <= 40)):  # "covers 30 m in 2 s"
+        if not (_speed_in_sentence(low, speeds, r[_START]) or r[_DIM] == "time" and (
+                (i and entries[i - 1][_DIM] == "length" and
+                 r[_START] - entries[i - 1][_END] <= 40) or  # "covers 30 m in 2 s"
+                (i + 1 < len(entries) and entries[i + 1][_DIM] == "length" and
+                 entries[i + 1][_START] - r[_END] <= 40))):  # "takes 4 s to walk 60 m"
             continue
         if (_MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER).match(low, r[_END]):
             continue
@@ -252,9 +254,18 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
             v0, v1, said, by = min(changes, key=lambda c: abs(c[1] ** 2 - c[0] ** 2))
             a = abs(v1 ** 2 - v0 ** 2) / (2 * value(d)) if value(d) > 0 else 0.0
             found.append(_made(st, "acceleration", a, f"{said} in {text(d)}", by, (by, d)))
-    for t in times:  # a distance covered in a time, right before it
+    for t in times:  # a distance covered in a time: "covers 30 m in 2 s", "takes 4 s to walk 60 m"
         i = entries.index(t)
         d = entries[i - 1] if i else None
+        after = entries[i + 1] if i + 1 < len(entries) else None
+        if after is not None and after[_DIM] == "length" and after[_START] - t[_END] <= 40 and \
+                _MOVED.search(low, t[_END], after[_START]) and \
+                not re.search(r"[,;]", low[t[_END]:after[_START]]):
+            dt, dd = value(t), value(after)
+            if dt > 0:
+                found.append(_made(st, "speed", dd / dt, f"{text(after)} in {text(t)}", t,
+                                   (t, after)))
+            continue
         if d is None or d[_DIM] != "length" or t[_START] - d[_END] > 40 or \
                 re.search(r"[,;]", low[d[_END]:t[_START]]):
             continue
