@@ -63,16 +63,29 @@ _POSITION_AFTER = re.compile(
     r"standstill|a stop\b|zero\b)))")
 _MOMENT_AFTER = re.compile(r"\s*(?:of\b|later\b|earlier\b|ago\b|into\b|mark\b|"
                            r"intervals?\b|each\b|per\b|from now\b|apart\b|delay\b|gap\b|headway\b)")
+# A speed of zero said in words. Each pattern opens with the character before a word, so that
+# sre skips from word start to word start instead of trying every alternative at every position.
 _ZERO = re.compile(
-    r"\b(?:from|to|into)\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+|total\s+)?"
+    r"[^a-z0-9](?:(?:from|to|into)\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+|total\s+)?"
     r"(?:rest|standstill|stop|halt|zero|stationary|standing start|0(?![0-9.,]))\b"
-    r"|\b(?:stops|stopped|stopping|halts|halted|halting|standstill|stationary)\b"
-    r"|\bstop\b(?!\s+(?:line|sign|bar|light|zone|position|point|marker))"
-    r"|(?<![0-9.,])0\s*(?:-|–|to)\s*[0-9]|\bat rest\b")
+    r"|(?:stops|stopped|stopping|halts|halted|halting|standstill|stationary)\b"
+    r"|stop\b(?!\s+(?:line|sign|bar|light|zone|position|point|marker))"
+    r"|at rest\b)|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
 _FROM_ZERO = re.compile(
-    r"\bfrom\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+)?(?:rest|standstill|stop|zero|stationary|"
-    r"standing start|0(?![0-9.,]))|(?<![0-9.,])0\s*(?:-|–|to)\s*[0-9]|\bstanding start\b|"
-    r"\bpulls? away\b|\bsets? off\b|\bstarts? (?:moving|off)\b")
+    r"[^a-z0-9](?:from\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+)?(?:rest|standstill|stop|zero|"
+    r"stationary|standing start|0(?![0-9.,]))|standing start\b|pulls? away\b|sets? off\b|"
+    r"starts? (?:moving|off)\b)|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
+# Words one of which every match of _ZERO / _FROM_ZERO contains: a few `in` tests on the
+# sentence are far cheaper than searching it with the patterns (each position tries them all).
+_ZERO_WORDS = ("rest", "standstill", "stop", "halt", "zero", "stationary", "standing", "0")
+_FROM_ZERO_WORDS = ("from", "0", "standing", "pull", "set", "start")
+
+
+def _says(pattern: re.Pattern[str], words: tuple[str, ...], low: str, s: int, e: int) -> bool:
+    segment = low[s:e]
+    return any(w in segment for w in words) and pattern.search(low, max(0, s - 1), e) is not None
+
+
 # Between two speeds of one change: "from 50 km/h to 80 km/h", "60 km/h, dropping to 20 km/h".
 _LINK = re.compile(
     r"\s*,?\s*(?:(?:and|then|and then|before|eventually|finally)\s+)?(?:(?:slowing|dropping|"
@@ -101,7 +114,7 @@ _WORD_VALUES = {"half a": 0.5, "a half": 0.5, "a quarter of a": 0.25, "a tenth o
 class Derivation(NamedTuple):
     dimension: str  # acceleration | speed
     value: float  # SI
-    arithmetic: str  # "100 km/h to 0 in 0.5 m is 772 m/s² (78.7 g)"
+    said: str  # "100 km/h to 0 in 0.5 m": the arithmetic, written out only for a finding
     start: int  # span in the field's text
     end: int
     anchor: Quantity  # the quantity whose clause says what moves
@@ -224,7 +237,7 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
         if _LINK.fullmatch(low, a[_END], b[_START]):
             changes.append((value(a), value(b), f"{text(a)} to {text(b)}", a))
             paired.update((a, b))
-    zero = _ZERO.search(low, s, e) is not None
+    zero: bool | None = None  # is a speed of 0 said ("to a stop")? looked up when needed
     from_zero = None
     for r in speeds:
         if r in paired:
@@ -236,10 +249,14 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
         if m:
             bare = m.group(1) or m.group(2)
             changes.append((float(bare) * r[_FACTOR], value(r), f"{bare} to {text(r)}", r))
-        elif zero:
+        else:
+            if zero is None:
+                zero = _says(_ZERO, _ZERO_WORDS, low, s, e)
+            if not zero:
+                continue
             v = value(r)
             if from_zero is None:
-                from_zero = _FROM_ZERO.search(low, s, e) is not None
+                from_zero = _says(_FROM_ZERO, _FROM_ZERO_WORDS, low, s, e)
             changes.append((0.0, v, f"0 to {text(r)}", r) if from_zero else
                            (v, 0.0, f"{text(r)} to 0", r))
     found: list[Derivation] = []
@@ -274,7 +291,8 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
             continue
         if _MOVED.search(low, max(s, d[_START] - 60), d[_START]):
             found.append(_made(st, "speed", dd / dt, f"{text(d)} in {text(t)}", d, (d, t)))
-        elif not changes and zero and d in lengths:
+        elif not changes and d in lengths and (zero if zero is not None else
+                                               _says(_ZERO, _ZERO_WORDS, low, s, e)):
             found.append(_made(st, "acceleration", 2 * dd / dt ** 2,
                                f"{text(d)} to or from a standstill in {text(t)}", d, (d, t)))
     # One finding per sentence and dimension: the strongest of the (each conservative) readings.
@@ -289,8 +307,7 @@ def _made(st: ScannedText, dimension: str, value: float, said: str, by: tuple,
           parts: tuple[tuple, ...]) -> Derivation:
     start, end = min(p[_START] for p in parts), max(p[_END] for p in parts)
     anchor = Quantity(value, dimension, by[_START], by[_END])
-    return Derivation(dimension, value, f"{said} is {format_value(dimension, value)}", start, end,
-                      anchor)
+    return Derivation(dimension, value, said, start, end, anchor)
 
 
 @dataclass(frozen=True)
@@ -331,7 +348,8 @@ class DerivedRule(Rule):
                 if not bounded or any(d.value <= self.limits[c] * self.tolerance for c in bounded):
                     continue
                 cls = bounded[0]
-                yield doc.finding(self, source, d.start, d.end, arithmetic=d.arithmetic,
+                arithmetic = f"{d.said} is {format_value(self.dimension, d.value)}"
+                yield doc.finding(self, source, d.start, d.end, arithmetic=arithmetic,
                                   value=format_value(self.dimension, d.value),
                                   object=subjects[cls],
                                   limit=format_limit(self.dimension, self.limits[cls]))
