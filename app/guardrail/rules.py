@@ -58,8 +58,8 @@ class ProbabilityRule(Rule):
     keywords: tuple[str, ...] = ()
     before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
     type: ClassVar[str] = "probability"
-    # Words that follow a probability but never introduce one ("90% likely", "150% sure").
-    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "sure")
+    # Words that follow a probability but never introduce one ("90% likely", "130% confident").
+    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain", "confident")
 
     @classmethod
     def patterns(cls, keywords: list[str]) -> dict[str, Any]:

@@ -92,7 +92,7 @@ def test_counts(guardrail, reasoning, answer, question, expected):
 @pytest.mark.parametrize("reasoning,expected", [
     ("There is a 1.3 chance of rain.", True),
     ("P(collision) = 1.2 by my estimate.", True),
-    ("I am 150% sure the car stops.", True),
+    ("I am 150% confident the car stops.", True),
     ("The likelihood that the robot drops the box is about 120 percent.", True),
     ("The chance of 2 cars colliding is low.", False),
     ("The probability of collision is 1.5 times higher at night.", False),
