@@ -35,11 +35,12 @@ def quantize_weight(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     any float scale, but transformers' compressed-tensors loader multiplies back in the scale's
     dtype and would hand a bf16 model float32 weights. The division runs in float32 by the stored
     (rounded) scale, so `q * scale` is exactly what every loader reconstructs."""
-    w32 = w.to(torch.float32)
-    scale = w32.abs().amax(dim=1, keepdim=True).div_(FP8_MAX).to(w.dtype)
+    # max |w| as max(max, -min) of the bf16 rows: exact, and no |w| copy (half the CPU time)
+    amax = torch.maximum(w.amax(dim=1, keepdim=True), -w.amin(dim=1, keepdim=True))
+    scale = amax.to(torch.float32).div_(FP8_MAX).to(w.dtype)
     # compressed-tensors' stand-in for the scale of an all-zero row
     scale = torch.where(scale == 0, torch.full_like(scale, torch.finfo(w.dtype).eps), scale)
-    q = w32.div_(scale.to(torch.float32)).clamp_(-FP8_MAX, FP8_MAX).to(FP8)
+    q = w.to(torch.float32).div_(scale.to(torch.float32)).clamp_(-FP8_MAX, FP8_MAX).to(FP8)
     return q, scale
 
 
