@@ -2,13 +2,16 @@
 
 JSON lines carry `ts`, `level`, `logger`, `message`, the `request_id` of the request being
 served (when there is one) and, on the access line, the request's fields (route, status,
-latency_s, prompt_tokens, vision_tokens, completion_tokens, video_s...). vLLM's own loggers
-propagate to the same handler; its engine-core processes log on their own, as text.
+latency_s, prompt_tokens, vision_tokens, completion_tokens, video_s...). vLLM's loggers, in
+this process and in its engine-core and worker processes, get the same formatter through
+VLLM_LOGGING_CONFIG_PATH, so every line of the server's output is one JSON object.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import time
 
 from app.context import current_request_id
@@ -46,3 +49,20 @@ def configure(level: str, fmt: str) -> None:
             lg = logging.getLogger(name)
             lg.handlers.clear()
             lg.propagate = True
+        _vllm_json(level)
+
+
+def _vllm_json(level: str) -> None:
+    """vLLM configures its loggers itself, in each of its processes, from this file."""
+    if "VLLM_LOGGING_CONFIG_PATH" in os.environ:
+        return
+    config = {"version": 1, "disable_existing_loggers": False,
+              "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
+              "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json",
+                                    "stream": "ext://sys.stdout"}},
+              "loggers": {"vllm": {"handlers": ["json"], "level": level.upper(),
+                                   "propagate": False}}}
+    fd, path = tempfile.mkstemp(prefix="cosmos-vllm-logging-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(config, f)
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = path

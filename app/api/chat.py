@@ -8,10 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from app.api import sse
-from app.api.protocol import ChatCompletion, ChatCompletionRequest
+from app.api.protocol import ERROR_RESPONSES, ChatCompletion, ChatCompletionRequest
 from app.errors import NotReadyError
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
+_STREAM = {200: {"description": "a chat.completion, or with `stream` its chunks as server-sent "
+                                "events", "content": {"text/event-stream": {}}}}
 
 
 async def _until_disconnected(request: Request, work: asyncio.Future):
@@ -26,7 +28,7 @@ async def _until_disconnected(request: Request, work: asyncio.Future):
             raise asyncio.CancelledError("client disconnected")
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post("/v1/chat/completions", response_model=None, responses=_STREAM)
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     service = getattr(request.app.state, "chat", None)
     if service is None:  # the lifespan has not built it (yet)

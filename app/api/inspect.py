@@ -13,10 +13,11 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from app.api.protocol import ERROR_RESPONSES
 from app.errors import InvalidRequestError
 from app.ingest.options import VideoRequestOptions
 
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 class _URLRef(BaseModel):

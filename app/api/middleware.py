@@ -1,8 +1,9 @@
 """The one HTTP middleware: request id, API key, body size, request metrics and the access log.
 
 Plain ASGI rather than Starlette's `BaseHTTPMiddleware`, so that it sees a streamed response to
-its last byte (a stream's latency and status are its whole life's) and can count a request body
-that comes without a Content-Length while the route reads it.
+its last byte (a stream's latency and status are its whole life's) and can refuse a request body
+that comes without a Content-Length (chunked) as soon as it passes the cap, before the route
+has parsed any of it.
 
 Each request gets an id (the client's `X-Request-Id` when it is a plausible id, else a new one),
 returned as `X-Request-Id` and in error bodies, and one log line when it ends: route, status,
@@ -65,7 +66,17 @@ class RequestMiddleware:
             if rejection is not None:
                 await error_response(rejection)(scope, receive, send_with_id)
                 return
-            await self.app(scope, self._capped(scope, receive), send_with_id)
+            if _header(scope, b"content-length") is None and scope["method"] in ("POST", "PUT",
+                                                                              "PATCH"):
+                replay = await self._buffered(receive)
+                if replay is None:
+                    limit = self.settings.max_request_body_bytes
+                    await error_response(PayloadTooLargeError(
+                        f"request body is larger than the limit of {limit} bytes "
+                        f"(max_request_body_bytes)"))(scope, receive, send_with_id)
+                    return
+                receive = replay
+            await self.app(scope, receive, send_with_id)
         except BaseException:
             status[0] = status[0] or 500
             raise
@@ -84,22 +95,26 @@ class RequestMiddleware:
                                         f"{limit} bytes (max_request_body_bytes)")
         return None
 
-    def _capped(self, scope, receive):
-        """`receive`, refusing a body without Content-Length once it passes the limit."""
-        if _header(scope, b"content-length") is not None:
-            return receive  # checked above; the server stops at the declared length
-        limit, seen = self.settings.max_request_body_bytes, [0]
-
-        async def counted():
+    async def _buffered(self, receive):
+        """A body without Content-Length, read here up to the cap (the route would read it
+        whole anyway) and replayed; None once it passes the cap."""
+        limit, chunks, size = self.settings.max_request_body_bytes, [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen[0] += len(message.get("body", b""))
-                if seen[0] > limit:
-                    raise PayloadTooLargeError(f"request body is larger than the limit of {limit}"
-                                               f" bytes (max_request_body_bytes)")
-            return message
+            if message["type"] != "http.request":
+                chunks.append(message)
+                break
+            size += len(message.get("body", b""))
+            if size > limit:
+                return None
+            chunks.append(message)
+            if not message.get("more_body", False):
+                break
 
-        return counted
+        async def replay():
+            return chunks.pop(0) if chunks else await receive()
+
+        return replay
 
     @staticmethod
     def _finish(path: str, status: int, seconds: float, record: dict) -> None:

@@ -252,6 +252,28 @@ class ChatCompletionChunk(BaseModel):
     media: list[IngestedMedia] | None = None  # extension, first chunk only
 
 
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error: OpenAI's body, plus the request id beside it (extension)."""
+    error: ErrorBody
+    request_id: str | None = None
+
+
+# The error statuses an API route can answer with (documented in the OpenAPI schema).
+ERROR_RESPONSES: dict = {status: {"model": ErrorResponse, "description": what} for status, what in (
+    (400, "invalid request, media or JSON"), (401, "missing or invalid API key"),
+    (403, "not allowed on this server"), (404, "unknown model or path"),
+    (413, "request body or media too large"), (429, "over a cap: retry after Retry-After"),
+    (503, "not ready, engine stopped, or shutting down"),
+    (504, "the request's deadline passed"))}
+
+
 class ServedProfile(BaseModel):
     name: str | None
     values: dict[str, Any]

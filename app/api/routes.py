@@ -11,12 +11,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__, metrics
+from app.api.protocol import ERROR_RESPONSES
 from app.api.protocol import (LoadLoraAdapterRequest, ModelCard, ModelList, ServedProfile,
                               UnloadLoraAdapterRequest)
 from app.engine.lora import check_name, read_adapter
 from app.errors import LoraAdapterError, ModelNotFoundError, PermissionDeniedError
 
-router = APIRouter()
+router = APIRouter(responses={k: v for k, v in ERROR_RESPONSES.items() if k != 503})
+_PROBE = {503: {"description": "not live / not ready, with the reason",
+                "content": {"application/json": {"schema": {"type": "object"}}}}}
 _STARTED = int(time.time())
 
 
@@ -93,8 +96,8 @@ async def unload_lora_adapter(body: UnloadLoraAdapterRequest, request: Request):
     return PlainTextResponse(f"Success: LoRA adapter '{body.lora_name}' removed successfully.")
 
 
-@router.get("/health/live")
-@router.get("/v1/health/live")
+@router.get("/health/live", responses=_PROBE)
+@router.get("/v1/health/live", responses=_PROBE)
 async def live(request: Request):
     # Live while the process can serve or is still loading; only a failed engine start is fatal.
     failure = request.app.state.engine_failure
@@ -103,17 +106,17 @@ async def live(request: Request):
     return {"status": "live"}
 
 
-@router.get("/health/ready")
-@router.get("/v1/health/ready")
-@router.get("/health")
+@router.get("/health/ready", responses=_PROBE)
+@router.get("/v1/health/ready", responses=_PROBE)
+@router.get("/health", responses=_PROBE)
 async def ready(request: Request):
     engine = request.app.state.engine
     if getattr(request.app.state, "draining", False):  # from the first signal: no new traffic
         return JSONResponse({"status": "shutting_down"}, 503)
     if request.app.state.engine_failure:
         return JSONResponse({"status": "failed", "error": request.app.state.engine_failure}, 503)
-    if not engine.ready:
-        return JSONResponse({"status": "loading"}, 503)
+    if not engine.ready:  # not yet, or no more (an engine that died before the watchdog saw it)
+        return JSONResponse({"status": "loading" if request.app.state.warming else "failed"}, 503)
     if request.app.state.warming:
         return JSONResponse({"status": "warming_up"}, 503)
     try:
@@ -123,8 +126,8 @@ async def ready(request: Request):
     return {"status": "ready"}
 
 
-@router.get("/metrics")
-@router.get("/v1/metrics")
+@router.get("/metrics", responses={200: {"content": {"text/plain": {}}}})
+@router.get("/v1/metrics", responses={200: {"content": {"text/plain": {}}}})
 async def prometheus_metrics() -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

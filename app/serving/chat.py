@@ -142,7 +142,8 @@ class ChatService:
             raise EngineUnavailableError("the inference engine stopped; the server is "
                                          "restarting, retry shortly")
         if not self.engine.ready:
-            raise NotReadyError("the model is still loading; retry when /health/ready is 200")
+            raise NotReadyError("the model is not ready (still loading, or its engine stopped); "
+                                "retry when /health/ready is 200")
         slot = self.limiter.acquire()
         try:
             started = time.perf_counter()

@@ -1,0 +1,363 @@
+"""Soak a running cosmos-serve with the traffic it must survive, then check that nothing leaked.
+
+    python tests/bench/soak.py --url http://127.0.0.1:8000 --requests 2000 --duration-s 1800 \\
+        [--api-key K] [--pid SERVER_PID] [--video-max-bytes 1000000] [--concurrency 12]
+
+Mixed, from `--concurrency` threads until `--requests` are sent or `--duration-s` has passed:
+good requests on the real clips of ../shared/media (whole and streamed, as data: URLs, each
+response's `media` and vision tokens checked against `/v1/video/inspect` for the same clip),
+bad JSON, truncated base64, corrupt videos (mutated real clips), oversized videos (over the
+server's `video_max_bytes`, which `--video-max-bytes` must match), SSRF URLs (the server must
+not allow private fetches), streams dropped after their first chunk, requests with a deadline
+too short to make, a wrong API key, and bursts over the server's caps (more threads than
+`max_concurrent_requests`). Before the load, each clip is asked once whole and once streamed
+with the same seed, one at a time: the answers must agree.
+
+Afterwards: every request has exactly one outcome, the server's `cosmos_requests_total` grew by
+exactly the client's count per status, no slot, engine request or decode is held, memory is
+back near its start, and the server still answers. Prints requests, outcomes by class, p50/p99
+latency and memory before and after; exits 1 if a check failed (`run()` returns the report).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+MEDIA = Path(__file__).resolve().parents[3] / "shared" / "media"
+CHAT = "/v1/chat/completions"
+# Small sampling so the tiny CPU engine answers in about a second.
+OPTIONS = {"video_fps": 1.0, "video_max_frames": 8, "video_max_pixels": 128 * 28 * 28,
+           "max_tokens": 12, "temperature": 0.0, "seed": 7}
+SSRF = ["http://169.254.169.254/latest/meta-data/", "http://2130706433/", "http://0x7f.1/",
+        "http://017700000001/", "http://[::ffff:127.0.0.1]/", "http://[::1]/",
+        "http://[64:ff9b::a9fe:a9fe]/", "http://metadata.google.internal/",
+        "http://127.0.0.1:1/", "http://10.0.0.1/", "http://[fd00:ec2::254]/"]
+# kind: (weight, statuses that count as a correct answer)
+KINDS = {"good": (30, {200, 429}), "good_stream": (20, {200, 429}), "bad_json": (6, {400}),
+         "truncated_b64": (6, {400, 429}), "corrupt": (8, {200, 400, 429}),
+         "oversized": (4, {413}), "ssrf": (8, {400, 429}), "disconnect": (8, {200, 429}),
+         "deadline": (5, {504, 200, 429}), "bad_key": (5, {401})}
+GAUGES = ("cosmos_requests_in_flight", "cosmos_engine_requests_running",
+          "cosmos_ingest_decodes_running", "cosmos_ingest_decode_queue_depth")
+
+
+def metrics(url: str, headers: dict) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in httpx.get(url + "/metrics", headers=headers, timeout=30).text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            try:
+                out[key] = float(value)
+            except ValueError:
+                pass
+    return out
+
+
+def chat_counts(m: dict[str, float]) -> Counter:
+    out: Counter = Counter()
+    for key, value in m.items():
+        if key.startswith("cosmos_requests_total{") and f'endpoint="{CHAT}"' in key:
+            status = key.split('status="')[1].split('"')[0]
+            out[int(status)] += int(value)
+    return out
+
+
+def tree_rss_bytes(pid: int | None) -> int | None:
+    if pid is None:
+        return None
+    from app.lifecycle.processes import descendants
+
+    total = 0
+    for p in [pid, *(d.pid for d in descendants(pid))]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def data_url(raw: bytes) -> str:
+    return "data:video/mp4;base64," + base64.b64encode(raw).decode()
+
+
+def video_message(url: str, text: str = "What is happening? A) x B) y") -> list:
+    return [{"role": "user", "content": [{"type": "video_url", "video_url": {"url": url}},
+                                         {"type": "text", "text": text}]}]
+
+
+class Soak:
+    def __init__(self, url: str, model: str, api_key: str | None, video_max_bytes: int,
+                 seed: int = 0):
+        self.url, self.model = url, model
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.video_max_bytes = video_max_bytes
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        clips = sorted(p for p in MEDIA.iterdir() if p.suffix in (".mp4", ".webm", ".mkv"))
+        self.clips = {p.name: p.read_bytes() for p in clips if p.stat().st_size < video_max_bytes}
+        self.expected: dict[str, dict] = {}
+        self.outcomes: list[tuple[str, str, int, float]] = []  # kind, class, status, seconds
+        self.failures: list[str] = []
+
+    # --- preparation -------------------------------------------------------------------------
+    def body(self, messages: list, **extra) -> dict:
+        return {"model": self.model, "messages": messages, **OPTIONS, **extra}
+
+    def inspect_all(self) -> None:
+        """What each clip must come back as: frames digest and vision tokens."""
+        opts = {k: v for k, v in OPTIONS.items() if k.startswith("video_")}
+        for name, raw in self.clips.items():
+            r = httpx.post(self.url + "/v1/video/inspect", headers=self.headers, timeout=300,
+                           json={"url": data_url(raw), **opts})
+            if r.status_code == 200:
+                self.expected[name] = r.json()
+        if not self.expected:
+            raise RuntimeError("no clip could be inspected")
+
+    def parity(self) -> int:
+        """Whole and streamed answers for the same seed, one request at a time."""
+        checked = 0
+        for name in self.expected:
+            body = self.body(video_message(data_url(self.clips[name])))
+            whole = httpx.post(self.url + CHAT, json=body, headers=self.headers, timeout=300)
+            text, _ = self.stream(body)
+            msg = whole.json()["choices"][0]["message"] if whole.status_code == 200 else {}
+            parts = (msg.get("reasoning_content") or "", msg.get("content") or "")
+            if whole.status_code != 200 or text != parts:
+                self.failures.append(f"parity {name}: whole {parts!r} != stream {text!r}")
+            checked += 1
+        return checked
+
+    def stream(self, body: dict, drop_after_first: bool = False,
+               headers: dict | None = None) -> tuple[tuple[str, str], dict]:
+        """((reasoning, content), facts) of a streamed request."""
+        reasoning, text, first = [], [], {}
+        with httpx.stream("POST", self.url + CHAT, json={**body, "stream": True},
+                          headers=headers or self.headers, timeout=300) as r:
+            if r.status_code != 200:
+                r.read()
+                return ("", ""), {"status": r.status_code}
+            for line in r.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                if "error" in event:
+                    return ("", ""), {"status": 200, "error": event["error"]}
+                if not first:
+                    first = event
+                    if drop_after_first:
+                        return ("", ""), {"status": 200, "dropped": True}
+                for c in event.get("choices", []):
+                    d = c.get("delta", {})
+                    reasoning.append(d.get("reasoning_content") or "")
+                    text.append(d.get("content") or "")
+        return ("".join(reasoning), "".join(text)), {"status": 200, "first": first}
+
+    # --- one request of each kind ------------------------------------------------------------
+    def check_media(self, name: str, media: list | None, vision_tokens: int | None) -> None:
+        want = self.expected[name]
+        if not media or media[0]["frames_sha256"] != want["frames_sha256"]:
+            self.failures.append(f"{name}: response media {media} is not this clip's")
+        elif vision_tokens is not None and vision_tokens != want["vision_tokens"]:
+            self.failures.append(f"{name}: vision tokens {vision_tokens} != "
+                                 f"{want['vision_tokens']}")
+
+    def one(self, kind: str) -> tuple[str, int]:
+        name = self.rng.choice(sorted(self.expected))
+        raw = self.clips[name]
+        if kind == "good":
+            r = self.post(self.body(video_message(data_url(raw))))
+            if r.status_code == 200:
+                j = r.json()
+                self.check_media(name, j.get("media"),
+                                 j["usage"]["prompt_tokens_details"]["vision_tokens"])
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "good_stream":
+            _, info = self.stream(self.body(video_message(data_url(raw))))
+            if "first" in info:
+                self.check_media(name, info["first"].get("media"), None)
+            if "error" in info:
+                return "stream_error:" + str(info["error"].get("code")), 200
+            return self.classify(info["status"]), info["status"]
+        if kind == "disconnect":
+            _, info = self.stream(self.body(video_message(data_url(raw))), drop_after_first=True)
+            return ("disconnected" if info.get("dropped") else self.classify(info["status"]),
+                    info["status"])
+        if kind == "bad_json":
+            r = httpx.post(self.url + CHAT, content=b'{"model": "x", "messages": [', timeout=60,
+                           headers={**self.headers, "content-type": "application/json"})
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "truncated_b64":
+            url = data_url(raw)
+            url = url[:self.rng.randrange(30, len(url) - 10)]
+            url = url if len(url) % 4 else url[:-1]
+            r = self.post(self.body(video_message(url)))
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "corrupt":
+            bad = bytearray(raw)
+            for _ in range(self.rng.randrange(1, 64)):
+                i = self.rng.randrange(len(bad))
+                bad[i:i + 8] = self.rng.randbytes(8)
+            r = self.post(self.body(video_message(data_url(bytes(bad)))))
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "oversized":
+            r = self.post(self.body(video_message(data_url(
+                self.rng.randbytes(self.video_max_bytes + 4096)))))
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "ssrf":
+            r = self.post(self.body(video_message(self.rng.choice(SSRF))))
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "deadline":
+            r = self.post(self.body(video_message(data_url(raw)), max_tokens=64),
+                          extra={"X-Request-Deadline-S": "0.05"})
+            return self.classify(r.status_code, r), r.status_code
+        if kind == "bad_key":
+            r = httpx.post(self.url + CHAT, json=self.body(video_message("x")), timeout=60,
+                           headers={"Authorization": "Bearer not-a-key"})
+            return self.classify(r.status_code, r), r.status_code
+        raise ValueError(kind)
+
+    def post(self, body: dict, extra: dict | None = None) -> httpx.Response:
+        return httpx.post(self.url + CHAT, json=body, headers={**self.headers, **(extra or {})},
+                          timeout=300)
+
+    @staticmethod
+    def classify(status: int, r: httpx.Response | None = None) -> str:
+        if status == 200:
+            return "ok"
+        code = None
+        if r is not None:
+            try:
+                code = r.json()["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = "unparsable_body"
+        return f"{status}:{code}" if code else str(status)
+
+    def task(self, kind: str) -> None:
+        started = time.perf_counter()
+        try:
+            cls, status = self.one(kind)
+        except httpx.TimeoutException:
+            cls, status = "hang", 0
+        except httpx.HTTPError as exc:
+            cls, status = f"transport:{type(exc).__name__}", 0
+        took = time.perf_counter() - started
+        ok_statuses = KINDS[kind][1]
+        with self.lock:
+            self.outcomes.append((kind, cls, status, took))
+            if status not in ok_statuses or cls == "hang" or cls.startswith("transport"):
+                self.failures.append(f"{kind}: {cls} (status {status})")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run(url: str, requests: int, duration_s: float, concurrency: int = 12,
+        api_key: str | None = None, pid: int | None = None, model: str | None = None,
+        video_max_bytes: int = 1_000_000, seed: int = 0, out=sys.stdout) -> dict:
+    soak = Soak(url, model or "", api_key, video_max_bytes, seed)
+    headers = soak.headers
+    if model is None:
+        soak.model = httpx.get(url + "/v1/models", headers=headers).json()["data"][0]["id"]
+    soak.inspect_all()
+    parity = soak.parity()
+    before = metrics(url, headers)
+    rss_before = tree_rss_bytes(pid)
+    kinds = [k for k, (w, _) in KINDS.items() for _ in range(w)]
+    started = time.monotonic()
+    sent = 0
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = []
+        while sent < requests and time.monotonic() - started < duration_s:
+            # Bounded backlog: a queue of its own would hide the server's 429s.
+            while sum(not f.done() for f in futures) >= 2 * concurrency:
+                time.sleep(0.01)
+            futures.append(pool.submit(soak.task, soak.rng.choice(kinds)))
+            sent += 1
+        for f in futures:
+            f.result()
+    elapsed = time.monotonic() - started
+    # Quiet again: streams dropped by their client end on the server's next step.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        after = metrics(url, headers)
+        if all(after.get(g, 0) == 0 for g in GAUGES):
+            break
+        time.sleep(0.5)
+    rss_after = tree_rss_bytes(pid)
+    final = httpx.post(url + CHAT, headers=headers, timeout=300, json=soak.body(
+        video_message(data_url(soak.clips[sorted(soak.expected)[0]]))))
+    ready = httpx.get(url + "/health/ready", timeout=30).status_code
+
+    client: Counter = Counter(s for _, _, s, _ in soak.outcomes if s)
+    server = chat_counts(after) - chat_counts(before)
+    report = {
+        "requests": sent, "outcomes": len(soak.outcomes), "elapsed_s": round(elapsed, 1),
+        "by_class": dict(Counter(c for _, c, _, _ in soak.outcomes).most_common()),
+        "by_kind": dict(Counter(k for k, _, _, _ in soak.outcomes).most_common()),
+        "latency_p50_s": round(percentile([t for *_, t in soak.outcomes], 0.5), 3),
+        "latency_p99_s": round(percentile([t for *_, t in soak.outcomes], 0.99), 3),
+        "parity_checked": parity,
+        "server_rss_before": before.get("process_resident_memory_bytes"),
+        "server_rss_after": after.get("process_resident_memory_bytes"),
+        "tree_rss_before": rss_before, "tree_rss_after": rss_after,
+        "clip_cache_bytes": after.get("cosmos_ingest_cache_bytes"),
+        "held_after": {g: after.get(g, 0) for g in GAUGES},
+        "client_statuses": dict(sorted(client.items())),
+        "server_statuses": dict(sorted(server.items())),
+        "final_request": final.status_code, "ready": ready,
+    }
+    checks = {
+        "one outcome per request": len(soak.outcomes) == sent,
+        "statuses agree with /metrics": client == server,
+        "nothing held": all(v == 0 for v in report["held_after"].values()),
+        "still answers": final.status_code == 200 and ready == 200,
+        "no wrong answer": not soak.failures,
+    }
+    if rss_before and rss_after:  # the clip cache may keep what it holds: not a leak
+        growth = rss_after - rss_before - (after.get("cosmos_ingest_cache_bytes", 0)
+                                           - before.get("cosmos_ingest_cache_bytes", 0))
+        report["tree_rss_growth_less_cache"] = growth
+        checks["memory back near its start"] = growth < 512 * 2**20
+    report["checks"] = checks
+    report["failures"] = soak.failures[:50]
+    print(json.dumps(report, indent=2), file=out)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--requests", type=int, default=500)
+    ap.add_argument("--duration-s", type=float, default=600)
+    ap.add_argument("--concurrency", type=int, default=12)
+    ap.add_argument("--api-key")
+    ap.add_argument("--pid", type=int, help="the server's pid: memory of its whole tree")
+    ap.add_argument("--model")
+    ap.add_argument("--video-max-bytes", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    report = run(a.url, a.requests, a.duration_s, a.concurrency, a.api_key, a.pid, a.model,
+                 a.video_max_bytes, a.seed)
+    return 0 if all(report["checks"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.exit(main())
