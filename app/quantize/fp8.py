@@ -3,8 +3,9 @@
 FP8_DYNAMIC needs no data: each Linear weight gets one scale per output channel (its row's
 absolute maximum over E4M3's 448), and activations are scaled per token at run time by vLLM. So
 the model is never built: the shards are read tensor by tensor and written shard by shard (one
-output file per input file), on the GPU when there is one. Peak memory stays near one shard: the
-previous shard is written by a background thread while the next one is quantized.
+output file per input file), on the GPU when there is one. The previous shard is written by a
+background thread while the next one is quantized, so peak memory is about two shards (measured:
+3.8 GB RSS for 1.9 GB shards, imports included).
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def write_fp8_dynamic(src: Source, out: Path, device: torch.device,
                 weight_map[name] = shard.name
                 total_size += t.numel() * t.element_size()
             if pending is not None:
-                pending.result()  # one shard in flight at most: memory stays near one shard
+                pending.result()  # one shard in flight at most
             pending = pool.submit(_save, tensors, out / shard.name, metadata)
         if pending is not None:
             pending.result()
