@@ -163,7 +163,11 @@ class Settings(BaseSettings):
     video_truncate_long: bool = Field(False, description="Truncate instead of rejecting clips "
                                                          "longer than video_max_duration_s.")
     video_decode_timeout_s: float = Field(60.0, gt=0, description="Decode of one clip, in s.")
-    video_decode_workers: int = Field(2, ge=1, description="Parallel decodes.")
+    video_decode_workers: int = Field(
+        0, ge=0, description="Clips decoded at once (decode threads of the server, each holding "
+                             "one clip's frames); 0 = one per CPU core this process may use "
+                             "(affinity and cgroup quota counted): in a burst, many "
+                             "single-threaded decodes get the most out of the cores.")
     video_decode_queue_max: int = Field(32, ge=0, description="Decodes that may wait for a "
                                                                "worker; beyond, 429.")
     video_max_source_pixels: int = Field(
@@ -172,7 +176,16 @@ class Settings(BaseSettings):
                                            "(default: 10 min of 4K at 30 fps).")
     video_max_source_frames: int = Field(90_000, ge=1, description="Frames in a video's stream "
                                                                    "(checked while indexing).")
-    video_decode_threads: int = Field(0, ge=0, description="FFmpeg threads per decode; 0 = auto.")
+    video_decode_threads: int = Field(
+        0, ge=0, description="CPU threads one decode may use, keyframe-interval parts and FFmpeg "
+                             "frame threads together; 0 = handed out in arrival order from the "
+                             "cores: every free core when no other decode waits, else one per "
+                             "keyframe-interval part it can run side by side (one for a clip "
+                             "with a single keyframe).")
+    video_decode_split: bool = Field(
+        True, description="Decode a clip's keyframe intervals side by side, each part with a "
+                          "decoder of its own, when its decode has several threads (the frames "
+                          "are identical; a camera's 1 s keyframe interval splits well).")
     video_cache_bytes: int = Field(1024 * 1024 * 1024, ge=0, description="LRU of decoded clips.")
     fetch_timeout_s: float = Field(30.0, gt=0, description="Whole download of one URL, in s.")
     fetch_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect, in s.")

@@ -2,6 +2,7 @@
 server) or directly (the `inspect` CLI), so both see exactly the same frames."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -10,7 +11,8 @@ import time
 
 from app.config import Settings
 from app.errors import CosmosError, MediaError
-from app.ingest.decode import decode
+from app.ingest.cores import CoreScheduler, host_cores
+from app.ingest.decode import decode, plan_split
 from app.ingest.probe import Probe, SourceLimits, probe
 from app.ingest.sampling import Plan, make_plan
 from app.ingest.types import VideoClip, VideoOptions
@@ -32,11 +34,14 @@ def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) ->
 
 
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
-           deadline: float | None = None, cancel: threading.Event | None = None) -> VideoClip:
+           deadline: float | None = None, cancel: threading.Event | None = None,
+           cores: CoreScheduler | None = None) -> VideoClip:
     """`source`: a local path or the file's bytes. Raises CosmosError subclasses only;
-    `cancel` stops the work between packets (DecodeCancelledError)."""
+    `cancel` stops the work between packets (DecodeCancelledError). `cores`: the server's
+    scheduler the decode takes its threads from (without one: every core, or
+    video_decode_threads where set)."""
     try:
-        return _ingest(source, options, settings, deadline, cancel)
+        return _ingest(source, options, settings, deadline, cancel, cores)
     except CosmosError:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that trips FFmpeg/PyAV is still a bad file
@@ -45,7 +50,8 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
 
 
 def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
-            deadline: float | None, cancel: threading.Event | None) -> VideoClip:
+            deadline: float | None, cancel: threading.Event | None,
+            cores: CoreScheduler | None) -> VideoClip:
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + settings.video_decode_timeout_s
@@ -55,8 +61,15 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         options = apply_duration_limit(p, options, settings)
         times = p.seconds(p.frame_pts)
         plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
-        decoded = decode(p, plan, deadline=deadline, threads=settings.video_decode_threads,
-                         cancel=cancel)
+        split = plan_split(p, plan) if settings.video_decode_split else None
+        parts = split.max_parts if split else 1
+        if settings.video_decode_threads or cores is None:
+            hold = contextlib.nullcontext(settings.video_decode_threads or host_cores())
+        else:
+            hold = cores.hold(parts, deadline=deadline, cancel=cancel)
+        with hold as threads:
+            decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel,
+                             split=split)
         stream_index, codec = p.stream.index, p.stream.codec_context.name
     finally:
         p.close()
@@ -71,4 +84,5 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         # Identifies exactly what the model is given (returned with each answer).
         frames_sha256=hashlib.sha256(decoded.frames.data).hexdigest(),
         extra={"rotation": decoded.rotation, "codec": codec, "span_frames": plan.span_frames,
-               "damaged_packets": decoded.damaged})
+               "damaged_packets": decoded.damaged, "decode_threads": threads,
+               "decode_parts": decoded.parts})

@@ -2,8 +2,10 @@
 
 Fetching is async on the event loop; decoding runs in a bounded thread pool (PyAV releases the
 GIL while FFmpeg decodes and scales) so a burst of uploads queues instead of oversubscribing
-the CPU, and the queue depth is a metric. Beyond `video_decode_queue_max` waiting decodes a
-request gets 429 at once. Every decode has a deadline it checks between packets; a backstop on
+the CPU, and the queue depth is a metric. The pool has one worker per core by default; each
+decode takes its threads from a core scheduler (app/ingest/cores.py): every core for a lone
+request, as many as its keyframe intervals use well when others wait. Beyond
+`video_decode_queue_max` waiting decodes a request gets 429 at once. Every decode has a deadline it checks between packets; a backstop on
 the awaiting side covers a decoder stuck inside one packet. A decode nobody waits for any more
 (its requests were cancelled: client gone, deadline) is cancelled between packets too.
 """
@@ -22,6 +24,7 @@ from app.config import Settings
 from app.errors import CosmosError, DecodeCancelledError, MediaTimeoutError, OverloadedError
 from app.ingest import options as opts
 from app.ingest.cache import ClipCache
+from app.ingest.cores import CoreScheduler, decode_workers
 from app.ingest.images import decode_image
 from app.ingest.pipeline import ingest
 from app.ingest.sources import Media, Sources
@@ -36,9 +39,12 @@ class VideoIngestor:
         self.profile = profile or resolve(settings)
         self.sources = Sources(settings)
         self.cache = ClipCache(settings.video_cache_bytes)
-        self._pool = ThreadPoolExecutor(settings.video_decode_workers,
-                                        thread_name_prefix="cosmos-decode")
+        self.workers = decode_workers(settings.video_decode_workers)
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cosmos-decode")
         self._pending = 0  # jobs submitted to the pool and not finished (running or queued)
+        self._queued = 0  # of which not started (changed by workers too: under _queue_lock)
+        self._queue_lock = threading.Lock()
+        self.cores = CoreScheduler(queued=lambda: self._queued)
 
     def options(self, overrides: dict | opts.VideoRequestOptions | None = None) -> VideoOptions:
         return opts.build(self.profile, opts.request_options(overrides))
@@ -82,7 +88,7 @@ class VideoIngestor:
                                     f"(video_decode_timeout_s)")
         source = media.load(self.settings.video_max_bytes, "video_max_bytes")
         clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit,
-                      cancel=cancel)
+                      cancel=cancel, cores=self.cores)
         if isinstance(source, str):
             clip.source_bytes = media.size
         return clip
@@ -91,19 +97,21 @@ class VideoIngestor:
         """Run `fn` in the decode pool, counting it in the queue gauge until a worker starts.
         With `cancel`, `fn` gets a threading.Event, set if this call is cancelled."""
         s = self.settings
-        if self._pending >= s.video_decode_workers + s.video_decode_queue_max:
-            raise OverloadedError(f"{self._pending - s.video_decode_workers} decodes are waiting "
+        if self._pending >= self.workers + s.video_decode_queue_max:
+            raise OverloadedError(f"{self._pending - self.workers} decodes are waiting "
                                   f"for a worker already (video_decode_queue_max); retry later",
                                   retry_after_s=s.overload_retry_after_s)
         stop = threading.Event()
         if cancel:
             args = (*args, stop)
-        queued, lock = [True], threading.Lock()
+        queued = [True]
 
         def leave_queue() -> None:
-            with lock:  # once, whether a worker starts it or the waiter gives up first
+            # once, whether a worker starts it or the waiter gives up first
+            with self._queue_lock:
                 if queued[0]:
                     queued[0] = False
+                    self._queued -= 1
                     metrics.DECODE_QUEUE.dec()
 
         def job():
@@ -122,6 +130,8 @@ class VideoIngestor:
                 f.exception()  # retrieved: a cancelled call's error is nobody's to report
 
         metrics.DECODE_QUEUE.inc()
+        with self._queue_lock:
+            self._queued += 1
         self._pending += 1
         future = asyncio.get_running_loop().run_in_executor(self._pool, job)
         future.add_done_callback(done)
