@@ -5,9 +5,10 @@ GIL while FFmpeg decodes and scales) so a burst of uploads queues instead of ove
 the CPU, and the queue depth is a metric. The pool has one worker per core by default; each
 decode takes its threads from a core scheduler (app/ingest/cores.py): every core for a lone
 request, as many as its keyframe intervals use well when others wait. Beyond
-`video_decode_queue_max` waiting decodes a request gets 429 at once. Every decode has a deadline it checks between packets; a backstop on
-the awaiting side covers a decoder stuck inside one packet. A decode nobody waits for any more
-(its requests were cancelled: client gone, deadline) is cancelled between packets too.
+`video_decode_queue_max` waiting decodes a request gets 429 at once. Every decode has a
+deadline it checks between packets; a backstop on the awaiting side covers a decoder stuck
+inside one packet. A decode nobody waits for any more (its requests were cancelled: client
+gone, deadline) is cancelled between packets too.
 """
 from __future__ import annotations
 
