@@ -33,14 +33,32 @@ def build_engine(settings: Settings) -> Engine:
 
         return FakeEngine(settings)
     from app.engine.checkpoint import prepare_checkpoint
+    from app.errors import ConfigError
+    from app.quantize.detect import current_platform, declared_quantization
     from app.engine.vllm_engine import VLLMEngine
 
     # Checked before vLLM starts; the path it loads may be an overlay with borrowed files.
     path = prepare_checkpoint(settings.model, settings.processor)
+    declared = declared_quantization(settings.model)
+    if declared is not None:
+        problem = declared.serving_problem(current_platform())
+        if problem:
+            raise ConfigError(problem)
     if path != settings.model:
         settings = settings.model_copy(update={"model": path,
                                                "served_model_name": settings.model_name})
     return VLLMEngine(settings)
+
+
+def quantization_label(settings: Settings) -> str | None:
+    """What /v1/models and /version report: the checkpoint's declared scheme, else the
+    on-the-fly one, else None (the checkpoint's own dtype)."""
+    from app.quantize.detect import declared_quantization
+
+    declared = declared_quantization(settings.model)
+    if declared is not None:
+        return declared.label
+    return f"{settings.quantization} (on the fly)" if settings.quantization else None
 
 
 def _build_guardrail(settings: Settings) -> Guardrail | None:
@@ -53,6 +71,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Raises ConfigError (before anything starts) for settings that can never serve."""
     profile = deployment_profile(settings)
     engine = engine or build_engine(settings)
+    quantization = quantization_label(settings)
 
     def fail(app: FastAPI, what: str, exc: BaseException) -> None:
         # A dead engine cannot recover in-process: report it on /health/live and stop the
@@ -112,6 +131,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.on_engine_failure = None
     app.state.draining = False  # shutting down: /health/ready is 503 from the first signal
     app.state.profile = profile
+    app.state.quantization = quantization
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, settings=settings)
 

@@ -288,6 +288,8 @@ class ModelCard(BaseModel):
     root: str | None = None
     parent: str | None = None
     max_model_len: int | None = None
+    # Extension: the quantization in use (the checkpoint's declared scheme, or on the fly).
+    quantization: str | None = None
     # Extension: the profile this model is served with, each key's value and the layer it
     # came from (request > settings > profile > generation_config > default).
     profile: ServedProfile | None = None

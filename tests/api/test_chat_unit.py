@@ -226,3 +226,27 @@ def test_untagged_answer_streams_at_once_when_reasoning_is_off():
     # Word by word, not one block at the end: nothing is held back waiting for a tag.
     assert len(pieces) > 5
     assert "".join(pieces) == "The car stops at the line and waits for the light."
+
+
+def test_models_and_version_say_which_quantization(tmp_path, tiny_model):
+    import shutil
+
+    from app.quantize.cli import main as quantize
+
+    dst = tmp_path / "fp8"
+    assert quantize([str(tiny_model), str(dst)]) == 0
+    shutil.rmtree(dst / "scratch", ignore_errors=True)
+    for model, expect in ((str(dst), "compressed-tensors"), ("tiny", None)):
+        settings = Settings(model=model, engine="fake")
+        app = create_app(settings, engine=FakeEngine(settings))
+
+        async def both(c):
+            return (await c.get("/v1/models")).json(), (await c.get("/version")).json()
+
+        models, version = run(app, both)
+        label = models["data"][0]["quantization"]
+        assert version["quantization"] == label
+        assert (label or "").startswith(expect or "") and (label is None) == (expect is None)
+    settings = Settings(model="tiny", engine="fake", quantization="fp8")
+    app = create_app(settings, engine=FakeEngine(settings))
+    assert run(app, lambda c: c.get("/version")).json()["quantization"] == "fp8 (on the fly)"
