@@ -20,7 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rules", help="YAML rule file (default: the shipped rules)")
     p.add_argument("--duration", type=float, metavar="SECONDS", help="the clip's duration")
     p.add_argument("--choices", metavar="A,B,C,D", help="option letters the question offers")
-    p.add_argument("--question", help="question text; its options fill --choices if absent")
+    p.add_argument("--question", help="question text: its options fill --choices if absent, and "
+                   "counts and yes/no answers are checked against what it asks")
     p.add_argument("--policy", default="", metavar="SEV=ACTION,...",
                    help="e.g. critical=block,info=off (default: annotate everything)")
     p.add_argument("--truncated", action="store_true", help="the output hit max_tokens")
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
                if args.choices else extract_choices(args.question))
     text = sys.stdin.read()
     parsed = parse_reasoning(text, truncated=args.truncated)
-    result = guardrail.check(parsed, GuardrailContext(args.duration, choices, args.truncated))
+    result = guardrail.check(parsed, GuardrailContext(args.duration, choices, args.truncated,
+                                                      question=args.question))
     print(json.dumps({"reasoning": parsed.reasoning, "answer": parsed.answer,
                       "outcome": parsed.outcome, **result.to_dict()}, indent=2, ensure_ascii=False))
     return 0
