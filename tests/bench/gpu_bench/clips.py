@@ -23,10 +23,22 @@ def _annexb_nals(b: bytes) -> list[bytes]:
     return nals
 
 
-def make_clip(src: str, out: str, seconds: int = 10, fps: int = 30) -> None:
+def x264_params(gop_s: float | None, fps: int = 30) -> dict:
+    """Encoder options of a clip: x264's defaults, or a keyframe every `gop_s` seconds at a fixed
+    interval (keyint = min-keyint = fps * gop_s, no scene-cut keyframes), as CCTV and dashcam
+    encoders write."""
+    if not gop_s:
+        return {}
+    k = round(fps * gop_s)
+    return {"x264-params": f"keyint={k}:min-keyint={k}:scenecut=0"}
+
+
+def make_clip(src: str, out: str, seconds: int = 10, fps: int = 30, gop_s: float | None = None) -> None:
     """A real 10 s 1080p30 H.264 clip: the shared dusk drive (1280x704, 24 fps, 9.7 s) resampled
     by time to 30 fps, played back from its end for the last 0.3 s, upscaled to 1920x1080 and
-    encoded with x264's defaults (preset medium, crf 23, B-frames), as a camera's file would be."""
+    encoded with x264's defaults (preset medium, crf 23, B-frames; keyframes at 0 and 250 only), as
+    a camera's file would be. `gop_s`: the camera-like variant, same content and settings but a
+    keyframe (IDR) every `gop_s` seconds."""
     from fractions import Fraction
 
     import av
@@ -38,7 +50,7 @@ def make_clip(src: str, out: str, seconds: int = 10, fps: int = 30) -> None:
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     tmp = out + ".tmp.mp4"
     with av.open(tmp, "w") as oc:
-        st = oc.add_stream("libx264", rate=fps)
+        st = oc.add_stream("libx264", rate=fps, options=x264_params(gop_s, fps))
         st.width, st.height, st.pix_fmt = 1920, 1080, "yuv420p"
         last = len(frames) - 1
         for i in range(seconds * fps):
