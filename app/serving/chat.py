@@ -156,7 +156,7 @@ class ChatService:
                               lora=lora)
             context = GuardrailContext(duration_s=prepared.duration_s,
                                        choices=req.choices or extract_choices(prepared.question),
-                                       truncated=False)
+                                       truncated=False, question=prepared.question)
             runner = GuardrailRunner(self.guardrail if req.guardrail else None, context)
             raw = req.return_raw_text
             if raw is None:  # structured output is returned verbatim, never split on tags
