@@ -78,6 +78,7 @@ def _check_lora_platform(settings: Settings, vision: bool) -> None:
         return
     import dataclasses
 
+    _prepare_platform(settings)  # before vLLM's first import settles its platform
     from vllm.engine.arg_utils import AsyncEngineArgs
 
     names = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
