@@ -27,14 +27,28 @@ them all, e.g. an H200; else `pair`; e.g. `--tp 1,2` on two H200s). `--layout se
 server at a time with vLLM's memory profiling (`--gpu-mem 0.85`) instead. `--tp 2` adds a scaling
 table (tensor parallel 2 against 1 GPU, per server).
 
+**The engine bound** (issue 16): `--which` includes `engine` by default, a process of its own in the same
+wave (gpu_bench/engine.py): vLLM's AsyncLLM in-process with our server's engine arguments, fed the same
+clip variants decoded and resized before timing, as `(frames, metadata)` the way our engine hands them
+over. It runs the video phases (single TTFT at both budgets, the burst) and every video row carries its
+figure as `engine`, and `ours / engine` as `ratio_engine`. **The camera-like clip**: `make-clip` also
+writes the same content with a keyframe every second (keyint = fps, `..._gop1s.mp4`); ours and vllm
+serve run the video phases on it too (`*_gop1s` phases and rows; the engine figure of a `_gop1s` row is
+the one of the x264-default clip: the same frames' shapes, the same GPU work). `--clips default` leaves
+it out. `--phases text,warmup,video_81920,...` runs a subset of the phases (`warmup` is needed before any
+video phase), so the run can be split over two calls.
+
 `--lora-rank 16` adds a server of each kind serving a random rank-16 LoRA adapter next to the
 (bf16) base, made before the servers start by gpu_bench/lora_r16.py (`--lora-dir`): its text phase
 asks the adapter (`decode_tok_s_lora_r16`), then the base through the same server
 (`decode_tok_s_lora_r16_base`); `decode_tok_s_bf16` of the same run is the base alone.
 
 Other subcommands:
-    make-clip     (here, once) encode the 10 s 1080p30 clip from ../shared/media: .gpu/clip/
-    make-tails    (here, once) encode the clip variants' tails: .gpu/clip/tails.npz
+    make-clip     (here, once) encode the 10 s 1080p30 clip from ../shared/media, x264 defaults and the
+                  1 s-GOP variant: .gpu/clip/
+    make-tails    (here, once) encode the clip variants' tails: .gpu/clip/tails.npz (run makes them
+                  on the machine when absent, for both clips)
+    engine-worker the engine bound's process (started by run)
     report        merge result files, print the table (ours, vllm serve, ratio), write the docs JSON
     decode-bench  CPU decode of the clip (threads, parallel decodes) and an NVDEC probe; JSON on stdout
     gemv-bench    the decoder's weight matrix-vector products at batch 1 (bf16, fp8): the kernels' floor
@@ -62,7 +76,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.lora_rank:
         from gpu_bench.lora_r16 import make_adapter
 
-        n_servers += len(a.which.split(","))
+        n_servers += len([k for k in a.which.split(",") if k != "engine"])
         make_adapter(a.model, a.lora_dir, a.lora_rank)
     if a.layout == "auto":  # everything at once where the GPU holds it (H200: 141 GiB)
         a.layout = "all" if _gpu_gib() >= SERVER_GIB * n_servers else "pair"
@@ -124,12 +138,13 @@ def cmd_report(a: argparse.Namespace) -> int:
         print(scaling_table(srows, int(name[2:])))
     if a.markdown:
         print()
-        print("| metric | ours | vllm serve | ours / vllm serve | unit |")
-        print("|---|---:|---:|---:|---|")
+        print("| metric | ours | engine bound | vllm serve | ours / engine | ours / vllm serve | unit |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for r in rows:
             f = lambda x: "–" if x is None else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}")  # noqa: E731
-            ratio = "–" if r["ratio"] is None else f"{r['ratio']:.2f}"
-            print(f"| `{r['metric']}` | {f(r['ours'])} | {f(r['vllm_serve'])} | {ratio} | {r['unit']} |")
+            g = lambda x: "–" if x is None else f"{x:.2f}"  # noqa: E731
+            print(f"| `{r['metric']}` | {f(r['ours'])} | {f(r.get('engine'))} | {f(r['vllm_serve'])} | "
+                  f"{g(r.get('ratio_engine'))} | {g(r['ratio'])} | {r['unit']} |")
     return 0
 
 
@@ -138,11 +153,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     clip_default = str(REPO / ".gpu/clip/drv_dusk_1080p30_10s.mp4")
     tails_default = str(REPO / ".gpu/clip/tails.npz")
+    gop1s_default = str(REPO / ".gpu/clip/drv_dusk_1080p30_10s_gop1s.mp4")
+    tails_gop1s_default = str(REPO / ".gpu/clip/tails_gop1s.npz")
 
     r = sub.add_parser("run", help="start the servers and measure")
     r.add_argument("--quant", default="none,fp8", help="none, fp8, or both: none,fp8")
     r.add_argument("--tp", default="1", help="tensor parallel sizes, e.g. 1,2")
-    r.add_argument("--which", default="ours,vllm")
+    r.add_argument("--which", default="ours,vllm,engine",
+                   help="ours, vllm (vllm serve), engine (the in-process engine bound)")
     r.add_argument("--layout", choices=("auto", "pair", "sequential", "all"), default="auto",
                    help="pair: ours and vllm serve of one quant/tp share the GPU; sequential: one at a "
                         "time; all: every configuration at once; auto: all where the GPU holds "
@@ -151,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--model", default="/root/model")
     r.add_argument("--clip", default=clip_default)
     r.add_argument("--tails", default=tails_default)
+    r.add_argument("--clip-gop1s", default=gop1s_default, help="the camera-like clip (make-clip)")
+    r.add_argument("--tails-gop1s", default=tails_gop1s_default)
+    r.add_argument("--clips", default="default,gop1s", help="default (x264 defaults), gop1s, or both")
+    r.add_argument("--phases", default="",
+                   help="only these phases, comma-separated (text, text_base, warmup, video_81920, "
+                        "video_default, conc32; a clip's phases follow --clips); default: all")
     r.add_argument("--out", default=os.path.join(os.environ.get("OUT", "bench-out"), "results.json"))
     r.add_argument("--out-logs", default=os.environ.get("OUT", ""), help="where server log excerpts go")
     r.add_argument("--logdir", default="/tmp/cosmos-bench-logs")
@@ -180,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     mc = sub.add_parser("make-clip")
     mc.add_argument("--src", default=str(REPO.parent / "shared/media/drv_transfer1_av_rgb_dusk_9s.mp4"))
     mc.add_argument("--out", default=clip_default)
+    mc.add_argument("--out-gop1s", default=gop1s_default)
+    mc.add_argument("--clips", default="default,gop1s")
+
+    ew = sub.add_parser("engine-worker")
+    from gpu_bench.engine import add_args
+
+    add_args(ew)
 
     t = sub.add_parser("make-tails")
     t.add_argument("--clip", default=clip_default)
@@ -201,8 +232,15 @@ def main(argv: list[str] | None = None) -> int:
 
     a = p.parse_args(argv)
     if a.cmd == "make-clip":
-        make_clip(a.src, a.out)
+        if "default" in a.clips.split(","):
+            make_clip(a.src, a.out)
+        if "gop1s" in a.clips.split(","):
+            make_clip(a.src, a.out_gop1s, gop_s=1)
         return 0
+    if a.cmd == "engine-worker":
+        from gpu_bench.engine import serve
+
+        return serve(a)
     if a.cmd == "make-tails":
         make_tails(a.clip, a.n, a.out)
         return 0

@@ -1,17 +1,25 @@
 """Video ingestion figures: our ingestion against its peers and against two decode floors.
 
     python tests/bench/ingest.py [--rounds 3] [--runs 3] [--clips all|1080p] [--json OUT]
+    python tests/bench/ingest.py --clips 1080p --methods ours-1t,ours-frames,ours,burst8,burst8-1t
 
 Clips: a 5 s 1080p30 H.264 clip this script encodes once (x264 defaults, B-frames on; the
-frames are the first 150 of ../shared/media's real dashcam clip, upscaled) and the clips in
-../shared/media. Each method runs in its own process (so peak RSS is its own), `rounds` times
-interleaved with the others, `runs` timed calls per process; we keep the best wall time and
+frames are the first 150 of ../shared/media's real dashcam clip, upscaled), the same with a
+keyframe every second (keyint = fps, as cameras write; `--clips 1080p` measures both) and the
+clips in ../shared/media. Each method runs in its own process (so peak RSS is its own),
+`rounds` times interleaved with the others, `runs` timed calls per process; we keep the best wall time and
 the best CPU time (user + system, all threads: on a shared machine CPU time is the steadier
 figure). Methods, all at Cosmos settings (fps 4, total_pixels 6,422,528) where they sample:
-  ours        app.ingest pipeline: probe, plan, decode, scale (what the server runs per miss)
+  ours        app.ingest pipeline: probe, plan, decode, scale (what the server runs per miss),
+              every core: keyframe intervals side by side, then FFmpeg frame threads
+  ours-frames the same with FFmpeg's frame threads only (video_decode_split off)
+  ours-1t     the same on one thread, one decoder (video_decode_threads 1, no split)
   hit         a VideoIngestor cache hit for the same clip and options (file path)
   hit-data    the same, the clip sent as a data: URL (the hit hashes the base64 text)
   burst16     16 concurrent requests for one clip, cold cache: decoded once, shared
+  burst8      8 concurrent requests for 8 copies of the clip (8 decodes), the server's core
+              scheduler: wall and CPU for all, time to the first and to the median clip
+  burst8-1t   the same, one thread per decode (all decodes share the cores from the start)
   qwen        qwen-vl-utils 0.0.14 fetch_video (decord reader), the reference
   vllm        vLLM's Qwen2.5-VL video loader (opencv, fps 4) + its resize_video to our size
   plain       a plain PyAV loop: decode everything, convert the kept frames at target size
@@ -34,11 +42,14 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 MEDIA = ROOT.parent / "shared" / "media"
 CACHE = ROOT / ".cache" / "bench"
-METHODS = ("ours", "hit", "hit-data", "burst16", "qwen", "vllm", "plain", "pyav-all", "ffmpeg")
+METHODS = ("ours", "ours-frames", "ours-1t", "hit", "hit-data", "burst16", "burst8", "burst8-1t",
+           "qwen", "vllm", "plain", "pyav-all", "ffmpeg")
+VARIANTS = ("ours", "ours-frames", "ours-1t")  # of ours: ratios are against ours
+BURSTS = ("burst16", "burst8", "burst8-1t")
 FLOORS = ("pyav-all", "ffmpeg")
 
 
-def make_1080p(path: Path) -> Path:
+def make_1080p(path: Path, keyint: int | None = None) -> Path:
     import av
 
     if path.exists():
@@ -47,7 +58,10 @@ def make_1080p(path: Path) -> Path:
     tmp = path.with_suffix(".tmp.mp4")
     with av.open(str(MEDIA / "drv_transfer1_av_rgb_dusk_9s.mp4")) as src, \
             av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=30)  # x264 defaults: preset medium, B-frames
+        params = {"x264-params": f"keyint={keyint}:min-keyint={keyint}:scenecut=0"} if keyint \
+            else {}
+        # x264 defaults (preset medium, B-frames), or a fixed keyframe interval as cameras write
+        stream = out.add_stream("libx264", rate=30, options=params)
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
         for i, frame in enumerate(src.decode(video=0)):
             if i == 150:
@@ -93,12 +107,14 @@ def worker(method: str, path: str, runs: int) -> dict:
     import numpy as np
 
     fn, who = None, resource.RUSAGE_SELF
-    if method == "ours":
+    if method in VARIANTS:
         from app.config import Settings
         from app.ingest.pipeline import ingest
         from app.ingest.options import default_options
 
-        settings = Settings()
+        settings = Settings(**{"ours": {}, "ours-frames": {"video_decode_split": False},
+                               "ours-1t": {"video_decode_threads": 1,
+                                           "video_decode_split": False}}[method])
 
         def fn():
             return ingest(path, default_options(), settings).frames.shape
@@ -106,6 +122,8 @@ def worker(method: str, path: str, runs: int) -> dict:
         return _hit(path, runs, data_url=method == "hit-data")
     elif method == "burst16":
         return _burst(path)
+    elif method.startswith("burst8"):
+        return _burst_distinct(path, 8, threads=1 if method.endswith("-1t") else 0)
     elif method == "qwen":
         os.environ["FORCE_QWENVL_VIDEO_READER"] = "decord"
         from qwen_vl_utils.vision_process import fetch_video
@@ -216,6 +234,42 @@ def _burst(path: str, n: int = 16) -> dict:
             "shape": [*shape, f"{decodes} decode(s) for {n} requests"]}
 
 
+def _burst_distinct(path: str, n: int, threads: int) -> dict:
+    """n concurrent requests for n copies of the clip, cold: n decodes sharing the cores."""
+    import asyncio
+    import shutil
+    import tempfile
+
+    from app.config import Settings
+    from app.ingest import VideoIngestor
+
+    with tempfile.TemporaryDirectory(dir=CACHE) as d:
+        copies = [shutil.copy(path, Path(d) / f"{i}{Path(path).suffix}") for i in range(n)]
+
+        async def one(ing, url, o, t0):
+            clip = await ing.video(url, o)
+            return clip, time.perf_counter() - t0
+
+        async def go():
+            ing = VideoIngestor(Settings(allowed_local_media_dirs=(d,),
+                                         video_decode_threads=threads))
+            o = ing.options()
+            t0, c0 = time.perf_counter(), _cpu()
+            done = await asyncio.gather(*[one(ing, str(c), o, t0) for c in copies])
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            await ing.close()
+            return done, wall, cpu
+
+        done, wall, cpu = asyncio.run(go())
+    ends = sorted(t for _, t in done)
+    clip = done[0][0]
+    return {"wall": wall, "cpu": cpu, "peak_mb": _status_mb("VmHWM"), "base_mb": 0.0,
+            "first": ends[0], "median": ends[len(ends) // 2],
+            "shape": [*clip.frames.shape, f"{n} decodes, {clip.extra['decode_parts']} part(s) "
+                      f"and {clip.extra['decode_threads']} thread(s) for the first; first clip "
+                      f"at {ends[0]:.3f} s, median {ends[len(ends) // 2]:.3f} s"]}
+
+
 # --- driver ---------------------------------------------------------------------------------
 
 def run_worker(method: str, clip: Path, runs: int) -> dict | None:
@@ -237,6 +291,8 @@ def measure(clip: Path, methods, rounds: int, runs: int) -> dict[str, dict]:
             if r is None:
                 continue
             b = best.setdefault(method, r)
+            if r["wall"] < b["wall"] and method in BURSTS:  # its shape tells the best run's story
+                b["shape"] = r["shape"]
             for key in ("wall", "cpu", "peak_mb"):
                 b[key] = min(b[key], r[key])
     return best
@@ -256,7 +312,7 @@ def table(clip: Path, res: dict[str, dict]) -> str:
             continue
         rss = f"{r['peak_mb']:.0f} ({r['peak_mb'] - r['base_mb']:+.0f})" if r["peak_mb"] else "-"
         ratio = ""
-        if ours and method not in ("ours", "hit", "hit-data", "burst16"):
+        if ours and method not in ("ours", "hit", "hit-data", *BURSTS):
             ratio = f"{r['wall'] / ours['wall']:.2f}x / {r['cpu'] / ours['cpu']:.2f}x"
             if method not in FLOORS and r["shape"][:1] != ours["shape"][:1]:
                 ratio = "n/a: different output"  # e.g. opencv without an AV1 decoder
@@ -285,7 +341,8 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.runs)))
         return 0
-    clips = [make_1080p(CACHE / "bench_1080p30_x264.mp4")]
+    clips = [make_1080p(CACHE / "bench_1080p30_x264.mp4"),
+             make_1080p(CACHE / "bench_1080p30_x264_gop1s.mp4", keyint=30)]
     if args.clips == "all":
         clips += sorted(p for p in MEDIA.iterdir() if p.suffix in (".mp4", ".mkv", ".webm"))
     methods = [m for m in args.methods.split(",") if m in METHODS]

@@ -136,6 +136,7 @@ class Clips:
             off += size
         self.n = int(t["variant"].max()) + 1
         self._urls: dict[int, str] = {}
+        self.gop1s: Clips | None = None  # the camera-like clip's variants, where the run has them
 
     def variant(self, v: int) -> bytes:
         import av

@@ -144,6 +144,10 @@ class ServerConfig:
 
 def server_cmd(c: ServerConfig, a: argparse.Namespace) -> list[str]:
     """The same model, context, memory and caching flags for both servers."""
+    if c.kind == "engine":  # the engine bound: the same engine arguments, in-process (engine.py)
+        from .engine import engine_cmd
+
+        return engine_cmd(c, a)
     py = a.python
     common = ["--model", a.model, "--served-model-name", NAME, "--load-format", "dummy",
               "--max-model-len", str(a.max_model_len), "--gpu-memory-utilization", str(a.gpu_mem),

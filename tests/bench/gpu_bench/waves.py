@@ -20,14 +20,16 @@ from pathlib import Path
 from . import NAME, N_VARIANTS, V_SINGLE_81920, V_SINGLE_DEFAULT, log
 from .client import phase_conc, phase_text, phase_video, warm_text, warm_video
 from .clips import Clips, make_tails
+from .engine import engine_phase
 from .lora_r16 import NAME as LORA
 from .results import Results
 from .scrape import metric_means, scrape
 from .servers import REPO, Server, ServerConfig, server_cmd, server_env, stop_all, wait_gpu_free
 
 # Seconds a phase takes per server (H100, 2026-11-22 runs, rounded up): to skip what cannot finish.
-_EST = {"warm_video": {"ours": 8, "vllm": 62}, "video_81920": {"ours": 7, "vllm": 11},
-        "conc32": {"ours": 16, "vllm": 40}, "video_default": {"ours": 12, "vllm": 16}}
+_EST = {"warm_video": {"ours": 8, "vllm": 62, "engine": 8}, "video_81920": {"ours": 7, "vllm": 11, "engine": 5},
+        "conc32": {"ours": 16, "vllm": 40, "engine": 10}, "video_default": {"ours": 12, "vllm": 16, "engine": 8}}
+GOP1S = ("video_81920_gop1s", "video_default_gop1s", "conc32_gop1s")  # the camera-like clip's phases
 _STOP_RESERVE_S = 15
 
 
@@ -36,10 +38,12 @@ def plan_waves(a: argparse.Namespace) -> list[list[ServerConfig]]:
     for quant in a.quant.split(","):
         for tp in (int(x) for x in str(a.tp).split(",")):
             for kind in a.which.split(","):
+                if kind == "engine" and (quant, tp) != ("none", 1):  # the bound of the bf16 rows
+                    continue
                 configs.append(ServerConfig(kind, quant, tp, port, a.label))
                 port += 1
     if getattr(a, "lora_rank", 0):  # the adapter, in servers of their own (bf16, one GPU)
-        for kind in a.which.split(","):
+        for kind in (k for k in a.which.split(",") if k != "engine"):
             configs.append(ServerConfig(kind, "none", 1, port, a.label, lora_rank=a.lora_rank))
             port += 1
     if a.layout == "sequential":
@@ -55,7 +59,9 @@ def plan_waves(a: argparse.Namespace) -> list[list[ServerConfig]]:
 def _estimate(phase: str, c: ServerConfig, a: argparse.Namespace) -> float:
     if phase in ("text", "text_base"):
         return a.text_runs * (512 / (230 if c.quant == "fp8" else 155) + 0.3) + 1
-    return _EST[phase]["ours" if c.kind == "ours" else "vllm"] * (a.conc / 32 if phase == "conc32" else 1)
+    phase = phase.removesuffix("_gop1s")
+    return _EST[phase][c.kind if c.kind in ("ours", "engine") else "vllm"] * (a.conc / 32 if phase == "conc32"
+                                                                            else 1)
 
 
 def _measure(name: str, fn, srv: Server, run: dict) -> None:
@@ -122,18 +128,27 @@ def _wait(servers: list[Server], a: argparse.Namespace) -> dict[str, float | str
     return wait_all_ready(servers, max(limit, 10))
 
 
-def _schedule(live: list[Server]) -> list[tuple[str, list[Server]]]:
+def _schedule(live: list[Server], a: argparse.Namespace | None = None) -> list[tuple[str, list[Server]]]:
     """Phases in the order of the issue's required rows: every server's text stream (bf16 and FP8
     decode), one warm-up for all at once (untimed compile and processor start-up), then each
-    quantization's video phases, bf16 first."""
+    quantization's video phases, bf16 first: the x264-default clip's (with the engine bound), then the
+    camera-like clip's (`--clips`). `--phases` keeps a subset."""
     groups: dict[tuple, list[Server]] = {}
     lora = [s for s in live if s.config.lora_rank]  # text only: with the adapter, then the base
     plain = [s for s in live if not s.config.lora_rank]
     for s in plain:
         groups.setdefault((s.config.quant, s.config.tp), []).append(s)
-    order = [("text", live), ("text_base", lora), ("warmup", plain)]
+    servers = [s for s in live if s.config.kind != "engine"]  # the engine bound has no HTTP API
+    clips = (getattr(a, "clips", "default") or "default").split(",")
+    order = [("text", servers), ("text_base", lora), ("warmup", plain)]
     for group in groups.values():
-        order += [("video_81920", group), ("video_default", group), ("conc32", group)]
+        if "default" in clips:
+            order += [("video_81920", group), ("video_default", group), ("conc32", group)]
+        if "gop1s" in clips:
+            order += [(name, [s for s in group if s.config.kind != "engine"]) for name in GOP1S]
+    only = {p for p in (getattr(a, "phases", "") or "").split(",") if p}
+    if only:  # a clip's phases by their base name: video_81920 selects video_81920_gop1s too
+        order = [(name, ss) for name, ss in order if name in only or name.removesuffix("_gop1s") in only]
     return [(name, servers) for name, servers in order if servers]
 
 
@@ -143,7 +158,15 @@ def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clip
 
     def fns(srv: Server) -> dict:
         base, kind = srv.base, srv.config.kind
+        if kind == "engine":
+            return {name: (lambda name=name: engine_phase(base, name, max(10.0, a.deadline + 30 - time.time())))
+                    for name in ("warmup", "video_81920", "video_default", "conc32")}
+        gop = clips.gop1s
         return {
+            "video_81920_gop1s": lambda: bounded(phase_video(base, kind, gop, "81920", V_SINGLE_81920)),
+            "video_default_gop1s": lambda: bounded(phase_video(base, kind, gop, "default", V_SINGLE_DEFAULT)),
+            "conc32_gop1s": lambda: phase_conc(base, kind, gop, n=a.conc,
+                                               timeout=max(10.0, a.deadline + 30 - time.time())),
             "text": lambda: bounded(phase_text(base, kind, a.text_runs, _text_model(srv))),
             "text_base": lambda: bounded(phase_text(base, kind, a.text_runs)),
             "warmup": lambda: bounded(warm_video(base, kind, clips)),
@@ -154,7 +177,7 @@ def _phases(live: list[Server], a: argparse.Namespace, res: Results, clips: Clip
         }
 
     warmed = set()
-    for name, servers in _schedule(live):
+    for name, servers in _schedule(live, a):
         est = [_estimate("warm_video" if name == "warmup" else name, s.config, a) for s in servers]
         need = max(est) if name == "warmup" else sum(est)  # the warm-ups run side by side
         ready = name in ("text", "text_base", "warmup") or all(s.key in warmed for s in servers)
@@ -210,6 +233,14 @@ def run_all(waves: list[list[ServerConfig]], a: argparse.Namespace) -> Results:
             for v in range(N_VARIANTS):
                 clips.url(v)
             log(f"{N_VARIANTS} clip variants ready in {time.time() - t:.1f} s ({len(clips.variant(0))} B each)")
+            if "gop1s" in a.clips.split(","):  # the camera-like clip: its own variants, the same way
+                t = time.time()
+                if not Path(a.tails_gop1s).exists():
+                    make_tails(a.clip_gop1s, N_VARIANTS, a.tails_gop1s)
+                clips.gop1s = Clips(a.clip_gop1s, a.tails_gop1s)
+                for v in range(N_VARIANTS):
+                    clips.gop1s.url(v)
+                log(f"{N_VARIANTS} 1 s-GOP clip variants ready in {time.time() - t:.1f} s")
             state["clips"] = clips
         return state["clips"]
 
