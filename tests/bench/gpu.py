@@ -49,6 +49,8 @@ Other subcommands:
     make-tails    (here, once) encode the clip variants' tails: .gpu/clip/tails.npz (run makes them
                   on the machine when absent, for both clips)
     engine-worker the engine bound's process (started by run)
+    nvdec-probe   which NVDEC routes the payload has (PyAV cuvid/hwaccel, torchcodec, PyNvVideoCodec), each
+                  tried on the clip; JSON on stdout
     report        merge result files, print the table (ours, vllm serve, ratio), write the docs JSON
     decode-bench  CPU decode of the clip (threads, parallel decodes) and an NVDEC probe; JSON on stdout
     gemv-bench    the decoder's weight matrix-vector products at batch 1 (bf16, fp8): the kernels' floor
@@ -224,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--ours-key", default="ours")
     rep.add_argument("--vllm-key", default="vllm")
 
-    for name in ("decode-bench", "gemv-bench", "proc-bench"):
+    for name in ("decode-bench", "gemv-bench", "proc-bench", "nvdec-probe"):
         m = sub.add_parser(name)
         m.add_argument("--clip", default=clip_default)
         m.add_argument("--tails", default=tails_default)
@@ -246,11 +248,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.cmd == "report":
         return cmd_report(a)
-    if a.cmd in ("decode-bench", "gemv-bench", "proc-bench"):
+    if a.cmd in ("decode-bench", "gemv-bench", "proc-bench", "nvdec-probe"):
         from gpu_bench import micro
 
         return {"decode-bench": micro.cmd_decode_bench, "gemv-bench": micro.cmd_gemv_bench,
-                "proc-bench": micro.cmd_proc_bench}[a.cmd](a)
+                "proc-bench": micro.cmd_proc_bench, "nvdec-probe": micro.cmd_nvdec_probe}[a.cmd](a)
     return cmd_run(a)
 
 

@@ -49,15 +49,54 @@ def cmd_decode_bench(a: argparse.Namespace) -> int:
         burst[f"workers{workers}_threads{threads}"] = round(time.perf_counter() - t, 3)
     out["burst32_wall_s"] = burst
     print(json.dumps(out), flush=True)
-    out["nvdec"] = _nvdec_probe(clips.data)
+    out["nvdec"] = _nvdec_probe(clips.data, a.clip)
     print(json.dumps(out), flush=True)
     return 0
 
 
-def _nvdec_probe(data: bytes) -> dict:
+def cmd_nvdec_probe(a: argparse.Namespace) -> int:
+    """`gpu.py nvdec-probe`: which NVDEC routes exist in this payload (issue 16, item 2) and what each
+    does with the clip; installs nothing. JSON on stdout."""
+    print(json.dumps(_nvdec_probe(Clips(a.clip, a.tails).data if os.path.exists(a.tails)
+                                  else open(a.clip, "rb").read(), a.clip)), flush=True)
+    return 0
+
+
+def _nvdec_inventory() -> dict:
+    """What the payload has: PyAV's FFmpeg cuvid decoders and hwaccel devices, torchcodec and
+    PyNvVideoCodec (imported only if present), the GPU's decode engines as nvidia-smi sees them."""
+    import importlib.util
+
     import av
 
-    res: dict = {}
+    out: dict = {"pyav": av.__version__,
+                 "cuvid_decoders": sorted(c for c in av.codecs_available if c.endswith("_cuvid"))}
+    try:
+        from av.codec.hwaccel import hwdevices_available
+
+        out["hwaccel_devices"] = list(hwdevices_available())
+    except Exception as exc:  # noqa: BLE001
+        out["hwaccel_devices"] = f"{type(exc).__name__}: {exc}"[:300]
+    for mod in ("torchcodec", "PyNvVideoCodec"):
+        spec = importlib.util.find_spec(mod)
+        if spec is None:
+            out[mod] = "absent"
+            continue
+        try:
+            m = importlib.import_module(mod)
+            out[mod] = {"version": getattr(m, "__version__", "?"), "path": spec.origin}
+        except Exception as exc:  # noqa: BLE001 - e.g. a CUDA/FFmpeg library it needs is missing
+            out[mod] = {"import_error": f"{type(exc).__name__}: {exc}"[:500]}
+    from .servers import nvidia_smi
+
+    out["gpu"] = nvidia_smi("name,driver_version,utilization.decoder")
+    return out
+
+
+def _nvdec_probe(data: bytes, path: str | None = None) -> dict:
+    import av
+
+    res: dict = {"inventory": _nvdec_inventory()}
     try:  # FFmpeg's CUDA hwaccel through PyAV (>= 14)
         from av.codec.hwaccel import HWAccel
 
@@ -83,6 +122,32 @@ def _nvdec_probe(data: bytes) -> dict:
         res["h264_cuvid"] = {"frames": n, "ms": round(1e3 * (time.perf_counter() - t), 1)}
     except Exception as exc:  # noqa: BLE001
         res["h264_cuvid"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    inv = res["inventory"]
+    if isinstance(inv.get("torchcodec"), dict) and "version" in inv["torchcodec"]:
+        try:  # torchcodec's CUDA decoder (NVDEC), frames left on the GPU
+            from torchcodec.decoders import VideoDecoder
+
+            t = time.perf_counter()
+            dec = VideoDecoder(data, device="cuda")
+            n = len(dec)
+            batch = dec.get_frames_at(indices=list(range(0, n, max(1, n // 40))))
+            res["torchcodec_cuda"] = {"frames": int(batch.data.shape[0]), "of": n,
+                                      "device": str(batch.data.device),
+                                      "ms": round(1e3 * (time.perf_counter() - t), 1)}
+        except Exception as exc:  # noqa: BLE001
+            res["torchcodec_cuda"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    if isinstance(inv.get("PyNvVideoCodec"), dict) and "version" in inv["PyNvVideoCodec"] and path:
+        try:  # NVIDIA's own Python decoder
+            import PyNvVideoCodec as nvc
+
+            t = time.perf_counter()
+            dec = nvc.SimpleDecoder(path, gpu_id=0)
+            n = len(dec)
+            frames = dec.get_batch_frames_by_index(list(range(0, n, max(1, n // 40))))
+            res["pynvvideocodec"] = {"frames": len(frames), "of": n,
+                                     "ms": round(1e3 * (time.perf_counter() - t), 1)}
+        except Exception as exc:  # noqa: BLE001
+            res["pynvvideocodec"] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     return res
 
 
