@@ -54,6 +54,18 @@ class Document:
         self.fields: list[tuple[Source, ScannedText]] = [
             (src, ScannedText(text, scanner, wanted, kinematics)) for src, text in
             (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
+        self._whole: dict[Any, bool] = {}
+        for _, st in self.fields:
+            st.whole_has = self.anywhere
+
+    def anywhere(self, pattern: Any) -> bool:
+        """Whether `pattern` matches in the lowercased output or question (asked rarely: only for
+        a quantity some rule could flag)."""
+        found = self._whole.get(pattern)
+        if found is None:
+            texts = [st.text for _, st in self.fields] + [(self.context.question or "").lower()]
+            found = self._whole[pattern] = any(pattern.search(t) for t in texts)
+        return found
 
     def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:
         return Finding(rule.id, rule.severity, rule.message.format(**fmt),

@@ -28,7 +28,14 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",
     rf"(?:so|therefore|thus|hence)[,:]?\s+(?:(?:option|choice)\s+)?{_LETTER}",
     rf"(?:choose|pick|select|go with|settle on|opt for)\s+(?:(?:option|choice)\s+)?{_LETTER}",
-    rf"(?:option|choice)\s+{_LETTER}\s+(?:is|seems|looks)\s+(?:correct|right|best|most)",
+    rf"(?:option|choice)\s+{_LETTER}\s+(?:is|seems|looks|appears)\s+(?:to be\s+)?(?:the\s+)?"
+    rf"(?:correct|right|best|most|only|one|answer|explanation|reason|cause|match|fit|winner)\b",
+    rf"(?:option|choice)\s+{_LETTER}\s+(?:fits|explains|describes|matches|applies|holds)\b",
+    rf"(?:so|therefore|thus|hence)[,:]?\s+(?:it'?s|it is|that'?s|that is|this is|we get|i'?d "
+    rf"(?:say|pick|choose|go with))\s+(?:option\s+|choice\s+|answer\s+)?{_LETTER}",
+    # A letter that closes the reasoning: "..., option B.", "answer (A).", a last "C."
+    rf"(?:answer|option|choice)\s*[:\-–—]?\s*\(?([a-h])\)?\s*[.!]?\s*$",
+    r"(?<=[.!?:\n])\s*\(?([a-h])\)?\s*[.!]?\s*$",
     rf"\(?([a-h])\)?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|most "
     r"(?:accurate|appropriate|plausible|likely|reasonable|consistent|fitting))\b",
     rf"(?:match(?:es)?|matching|correspond(?:s|ing)? to|fits|fitting|aligns? with|aligning with|"

@@ -48,6 +48,9 @@ _SKIP = frozenset(
     "green yellow grey gray silver dark small large big left right front rear other another "
     "current visible first second same already still really actually likely".split())
 _SENTENCE_END = re.compile(r"[.!?]\s+|\n")
+# Words that start a predicate after an unnamed subject ("Is the lip in place?").
+_PREDICATE_STARTS = frozenset("in on inside within behind ahead above below under over near "
+                              "able allowed safe clear visible moving stopped parked".split())
 _NEGATIONS = frozenset("not never no cannot unable n't nothing nobody none neither nor".split())
 
 
@@ -131,10 +134,18 @@ def _restatement(question: str, objects: frozenset[str]) -> re.Pattern[str] | No
     # The predicate's first word comes after the subject: skip articles and the like, and
     # the words of the last object named in the first four words ("the white sedan").
     last_object = max((i for i, w in enumerate(words[:4]) if _stem(w) in objects), default=-1)
-    predicate = next((w for w in words[last_object + 1:] if w not in _SKIP and len(w) > 2), None)
-    if predicate is None:
+    if last_object < 0:
+        # No object named: the subject ends before the first word that can only be predicate
+        # ("Is the dock lip fully resting ...": "fully").
+        last_object = next((i - 1 for i, w in enumerate(words[:6]) if i and (
+            w.endswith(("ing", "ly")) or w in _PREDICATE_STARTS)), -1)
+    content = [w for w in words[last_object + 1:] if w not in _SKIP and len(w) > 2]
+    if not content:
         return None
-    p = re.escape(_stem(predicate))
+    # An adverb is one way to restate it, the word it qualifies another ("is fully resting",
+    # "is not resting fully").
+    stems = [_stem(w) for w in content[:2 if content[0].endswith("ly") else 1]]
+    p = "(?:" + "|".join(map(re.escape, stems)) + ")"
     forms = _AUX[aux] + ("|" + _AUX["be"] if aux != "be" else "")
     cue = r"(?:so|therefore|thus|hence|which means|meaning)\s*,?\s+(?:it|they|he|she|the\s+[\w-]+)"
     return re.compile(
@@ -152,6 +163,11 @@ _ANSWER_COUNT = re.compile(
     _LEAD + r"(?:there\s+(?:are|is|were|was)\s+)?(?:a total of\s+|exactly\s+|only\s+|just\s+)?"
     r"(\d+|" + "|".join(_NUMBER_WORDS) + r"|none|no)\b(?![.,]\d)(?:\*\*)?"
     r"(?:\s+([a-z][\w-]*))?(?:\s+([a-z][\w-]*))?", re.IGNORECASE)
+# What introduces a total: "that's three", "so, in total, four", "making five".
+_TOTAL = re.compile(r"\b(?:that'?s|that is|that makes|which makes|making|so|therefore|thus|hence|"
+                    r"in total|altogether|a total of|in all|overall|giving|gives)\s*,?\s+"
+                    r"(?:there (?:are|is|were|was)\s+|we have\s+|i count\s+|exactly\s+|only\s+|"
+                    r"just\s+)?$")
 _HOW_MANY = re.compile(r"how many\s+([a-z][\w-]*)(?:\s+([a-z][\w-]*))?", re.IGNORECASE)
 _IRREGULAR = {"person": "people", "man": "men", "woman": "women", "child": "children",
               "foot": "feet"}
@@ -216,8 +232,11 @@ class CountMismatchRule(Rule):
             stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)]
             if not stated:
                 continue
-            if count not in {v for _, _, v in stated}:
-                s, e, _ = stated[-1]
+            s, e, last = stated[-1]
+            # Wrong if the reasoning never gives the answer's count, or if it ends on another
+            # total ("That's three workers without hard hats.").
+            if count not in {v for _, _, v in stated} or (
+                    last != count and _TOTAL.search(low, max(0, s - 40), s)):
                 yield doc.finding(self, "answer", given.start(1), given.end(1),
                                   answer=given.group(1), reasoning=reasoning[s:e])
             return  # the first noun the reasoning counts decides

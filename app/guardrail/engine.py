@@ -16,8 +16,9 @@ from typing import Any, Iterable, Literal, Mapping
 import yaml
 
 from app.guardrail.rules import (FORMAT_CONDITIONS, RULE_TYPES, SEVERITIES, DerivedRule, Document,
-                                 Finding, FormatRule, GuardrailContext, ProbabilityRule,
-                                 QuantityRule, QuantityRules, Rule, Severity, TimestampRule)
+                                 Finding, FormatRule, FreeFallRule, GuardrailContext,
+                                 ProbabilityRule, QuantityRule, QuantityRules, Rule, Severity,
+                                 TimestampRule)
 from app.guardrail.scan import Scanner, Wanted, to_si
 from app.guardrail.scanned import ScannedText
 from app.reasoning import ParsedOutput
@@ -89,14 +90,24 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
                     if dim != args["dimension"]:
                         raise ValueError(f"{bound} {text!r} is a {dim}, not a {args['dimension']}")
                     args[bound], args[f"{bound}_text"] = value, text
-            for key in ("requires", "unless"):
+            for key in ("requires", "unless", "unless_text"):
                 if key in spec:
                     args[key] = re.compile(spec.pop(key), re.IGNORECASE)
+            if "derive" in spec:
+                args["derive"] = spec.pop("derive")
+                if not isinstance(args["derive"], bool):
+                    raise ValueError("derive must be true or false")
+            if "within" in spec:
+                args["within"] = spec.pop("within")
+                if args["within"] not in ("sentence", "clause"):
+                    raise ValueError(f"within must be sentence or clause, not {args['within']!r}")
         elif kind is ProbabilityRule:
             args.update(ProbabilityRule.patterns(spec.pop("keywords")))
         elif kind is TimestampRule:
             args.update({k: float(spec.pop(k)) for k in ("tolerance_s", "tolerance_ratio")
                          if k in spec})
+            if "unless" in spec:
+                args["unless"] = re.compile(spec.pop("unless"), re.IGNORECASE)
         elif issubclass(kind, DerivedRule):
             if "unless" in spec:
                 args["unless"] = re.compile(spec.pop("unless"), re.IGNORECASE)
@@ -104,6 +115,12 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
                 args["tolerance"] = float(spec.pop("tolerance"))
                 if args["tolerance"] <= 0:
                     raise ValueError("tolerance must be above 0")
+            if kind is FreeFallRule and "max" in spec:
+                text = str(spec.pop("max"))
+                value, dim = to_si(text)
+                if dim != "acceleration":
+                    raise ValueError(f"max {text!r} is a {dim}, not an acceleration")
+                args["max"] = value
         elif kind is FormatRule:
             args["condition"] = spec.pop("condition")
             if args["condition"] not in FORMAT_CONDITIONS:
@@ -145,10 +162,12 @@ class Guardrail:
             spec = yaml.safe_load(text) or {}
             if not isinstance(spec, dict):
                 raise ValueError("a rule file is a mapping with units, objects and rules")
-            unknown = sorted(set(spec) - {"version", "units", "objects", "rules"})
+            unknown = sorted(set(spec) - {"version", "units", "objects", "people", "not_claims",
+                                          "rules"})
             if unknown:
                 raise ValueError(f"unknown top-level keys {unknown}")
-            scanner = Scanner(spec.get("units") or {}, spec.get("objects") or {})
+            scanner = Scanner(spec.get("units") or {}, spec.get("objects") or {},
+                              spec.get("people") or [], spec.get("not_claims") or {})
             rules = [build_rule(r, scanner.object_classes) for r in spec.get("rules") or []]
         except yaml.YAMLError as e:
             raise ValueError(f"{where}: not valid YAML: {e}") from e

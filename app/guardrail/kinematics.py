@@ -111,13 +111,24 @@ _WORD_VALUES = {"half a": 0.5, "a half": 0.5, "a quarter of a": 0.25, "a tenth o
                 "a couple of": 2.0, "two": 2.0, "three": 3.0, "four": 4.0, "five": 5.0}
 
 
+# A fall: what gravity alone does to what is let go ("the 1.5 m fall takes 0.08 s").
+_FALL_WORDS = ("fall", "fell", "drop", "plummet", "plunge", "tumble")
+_FALL = re.compile(r"[^a-z0-9](?:fall(?:s|ing|en)?|fell|drop(?:s|ped|ping)?|free[- ]?fall\w*|"
+                   r"plummet\w*|plung\w*|tumbl\w*)\b")
+# A stop said with no speed in its sentence takes the speed from the sentences before, at most
+# this far back and within the paragraph ("It is doing 16 km/h. ... It stops within 4 cm.").
+_CARRY = 400
+_STOP_WORDS = ("stop", "halt", "standstill", "rest")
+
+
 class Derivation(NamedTuple):
-    dimension: str  # acceleration | speed
+    dimension: str  # acceleration | speed | fall (an acceleration from a fall)
     value: float  # SI
     said: str  # "100 km/h to 0 in 0.5 m": the arithmetic, written out only for a finding
     start: int  # span in the field's text
     end: int
     anchor: Quantity  # the quantity whose clause says what moves
+    also: Quantity | None = None  # a quantity of another sentence the derivation used
 
 
 def _num(x: float) -> str:
@@ -211,6 +222,13 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
                  r[_START] - entries[i - 1][_END] <= 40) or  # "covers 30 m in 2 s"
                 (i + 1 < len(entries) and entries[i + 1][_DIM] == "length" and
                  entries[i + 1][_START] - r[_END] <= 40))):  # "takes 4 s to walk 60 m"
+            # Maybe a stop whose speed was said in the sentences before: a speed within reach
+            # and a stop word near the number. Kept for `carried`, asked only by a rule that
+            # could flag the result.
+            k = bisect_left(speeds, r[_START])
+            if k and speeds[k - 1] >= r[_START] - _CARRY and \
+                    any(w in low[max(0, r[_START] - 120):r[_END] + 40] for w in _STOP_WORDS):
+                st.memo.setdefault("carry", []).append(r)
             continue
         if (_MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER).match(low, r[_END]):
             continue
@@ -219,6 +237,62 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
         if starts is None:
             starts = [r[_START] for r in entries]
         yield from _sentence(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)])
+
+
+def carried(st: ScannedText, floor: float) -> list[Derivation]:
+    """Stops with no speed in their sentence, from the speed of the sentences before: "The
+    forklift is doing 16 km/h. It stops within 4 cm." The smallest of those speeds, with the
+    longest distance or time of the stop's sentence, gives the smallest value; values not
+    above `floor` (no rule could flag them) are not worked out. Whether both sentences are
+    about the same object is asked by the rule, and only of a value it would flag."""
+    key = ("carried", floor)
+    found = st.memo.get(key)
+    if found is not None:
+        return found
+    found = st.memo[key] = []
+    derivations(st)  # collects the candidates
+    low, entries, done = st.text, st.raw_quantities, -1
+    starts = [r[_START] for r in entries]
+    for r in st.memo.get("carry", ()):
+        if r[_START] < done:
+            continue
+        k = bisect_left(starts, r[_START])
+        para = low.rfind("\n\n", max(0, r[_START] - _CARRY), r[_START])
+        lo = max(r[_START] - _CARRY, para + 2 if para >= 0 else 0)
+        prior = [p for p in entries[bisect_left(starts, lo):k] if p[_DIM] == "speed"]
+        if not prior:
+            continue
+        v = min(prior, key=lambda p: _value(low, p))
+        v0, x = _value(low, v), _value(low, r)
+        if x <= 0 or (v0 / x if r[_DIM] == "time" else v0 ** 2 / (2 * x)) <= floor:
+            continue  # the cheap test: most stops end here
+        if (_MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER).match(low, r[_END]) or \
+                not _complement(st, r):
+            continue
+        s, e = st.bounds(r[_START], r[_END])
+        done = e
+        if v[_START] >= s:
+            continue  # a speed in the same sentence: _sentence's business
+        here = [q for q in entries[bisect_left(starts, s):bisect_left(starts, e)]
+                if q[_DIM] in ("time", "length")]
+        if any(q[_DIM] == "speed" for q in entries[bisect_left(starts, s):bisect_left(starts, e)]):
+            continue
+        if not _says(_ZERO, _ZERO_WORDS, low, s, e) or \
+                _says(_FROM_ZERO, _FROM_ZERO_WORDS, low, s, e):
+            continue
+        for dim in ("time", "length"):
+            group = [q for q in here if q[_DIM] == dim and _complement(st, q)]
+            if not group:
+                continue
+            d = max(group, key=lambda q: _value(low, q))
+            x = _value(low, d)
+            a = v0 / x if dim == "time" else v0 ** 2 / (2 * x)
+            if x <= 0 or a <= floor:
+                continue
+            said = f"{st.raw[v[_START]:v[_END]]} to 0 in {st.raw[d[_START]:d[_END]]}"
+            found.append(_made(st, "acceleration", a, said, v, (v, d))._replace(
+                also=Quantity(x, dim, d[_START], d[_END])))
+    return found
 
 
 def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator[Derivation]:
@@ -230,6 +304,17 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
     lengths = [r for r in entries if r[_DIM] == "length" and _complement(st, r)]
     if not times and not lengths:
         return
+    found: list[Derivation] = []
+    # A fall from a height in a time: at least sqrt(2h/g), so 2h/t² is at most g. The smallest
+    # height and the longest time give the smallest value.
+    segment = low[s:e]
+    if times and any(w in segment for w in _FALL_WORDS) and _FALL.search(low, max(0, s - 1), e):
+        heights = [r for r in entries if r[_DIM] == "length"]
+        if heights:
+            h, t = min(heights, key=value), max(times, key=value)
+            if value(t) > 0:
+                found.append(_made(st, "fall", 2 * value(h) / value(t) ** 2,
+                                   f"a {text(h)} fall in {text(t)}", h, (h, t)))
     # Speed changes: (from, to, how they read, the speed whose clause says what moves).
     changes: list[tuple[float, float, str, tuple]] = []
     paired: set[tuple] = set()
@@ -259,7 +344,6 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
                 from_zero = _says(_FROM_ZERO, _FROM_ZERO_WORDS, low, s, e)
             changes.append((0.0, v, f"0 to {text(r)}", r) if from_zero else
                            (v, 0.0, f"{text(r)} to 0", r))
-    found: list[Derivation] = []
     if changes:
         if times:
             t = max(times, key=value)
@@ -303,6 +387,14 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
     yield from best.values()
 
 
+def _same_object(a: dict[str, str], b: dict[str, str]) -> bool:
+    """Same class, or the same head noun ("the delivery robot" ... "the robot")."""
+    if a.keys() & b.keys():
+        return True
+    heads = {w.split(" ")[-1].rstrip("s") for w in a.values()}
+    return any(w.split(" ")[-1].rstrip("s") in heads for w in b.values())
+
+
 def _made(st: ScannedText, dimension: str, value: float, said: str, by: tuple,
           parts: tuple[tuple, ...]) -> Derivation:
     start, end = min(p[_START] for p in parts), max(p[_END] for p in parts)
@@ -324,7 +416,7 @@ class DerivedRule(Rule):
     def bind(self, rules: Iterable[QuantityRule]) -> "DerivedRule":
         limits: dict[str, float] = {}
         for r in rules:
-            if r.dimension == self.dimension and r.max is not None and r.objects:
+            if r.dimension == self.dimension and r.max is not None and r.objects and r.derive:
                 for cls in r.objects:
                     limits[cls] = min(limits.get(cls, math.inf), r.max)
         return replace(self, limits=limits)
@@ -332,20 +424,26 @@ class DerivedRule(Rule):
     def check(self, doc: Document) -> Iterator[Finding]:
         if not self.limits:
             return
+        floor = min(self.limits.values()) * self.tolerance  # no class's bound is lower
         for source, st in doc.fields:
-            for d in derivations(st):
-                if d.dimension != self.dimension:
+            found = derivations(st)
+            if self.dimension == "acceleration":
+                found = found + carried(st, floor)
+            for d in found:
+                if d.dimension != self.dimension or d.value <= floor:
                     continue
                 # Finding what the sentence is about is the costly part: first, whether any
                 # class whose bound the value breaks can be mentioned there at all.
                 broken = frozenset(c for c, v in self.limits.items() if d.value > v * self.tolerance)
                 if not broken or not st.may_mention(broken, d.anchor):
                     continue
-                if self.unless is not None and st.sentence_has(self.unless, d.anchor):
+                if self._unsaid(st, d):
                     continue
-                subjects = st.subjects(d.anchor)
+                subjects = st.subjects(d.anchor, self.limits)
                 bounded = [c for c in subjects if c in self.limits]
                 if not bounded or any(d.value <= self.limits[c] * self.tolerance for c in bounded):
+                    continue
+                if d.also is not None and not _same_object(subjects, st.subjects(d.also)):
                     continue
                 cls = bounded[0]
                 arithmetic = f"{d.said} is {format_value(self.dimension, d.value)}"
@@ -353,6 +451,39 @@ class DerivedRule(Rule):
                                   value=format_value(self.dimension, d.value),
                                   object=subjects[cls],
                                   limit=format_limit(self.dimension, self.limits[cls]))
+
+
+    def _unsaid(self, st: ScannedText, d: Derivation) -> bool:
+        """The sentences negate it ("cannot stop within 5 m") or dismiss it."""
+        for q in (d.anchor, d.also):
+            if q is not None and ((self.unless is not None and st.sentence_has(self.unless, q))
+                                  or st.not_claimed(q)):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class FreeFallRule(DerivedRule):
+    """A fall faster than gravity: a height and the time its fall takes (2h/t² above `max`,
+    default g, times `tolerance`). Whatever falls, nothing let go falls faster; `unless` names
+    what pushes it down ("thrown", "spiked")."""
+    max: float = G
+    type: ClassVar[str] = "free_fall"
+    dimension: ClassVar[str] = "fall"
+
+    def bind(self, rules: Iterable[QuantityRule]) -> "FreeFallRule":
+        return self
+
+    def check(self, doc: Document) -> Iterator[Finding]:
+        for source, st in doc.fields:
+            for d in derivations(st):
+                if d.dimension != "fall" or d.value <= self.max * self.tolerance or \
+                        self._unsaid(st, d):
+                    continue
+                value = format_value("acceleration", d.value)
+                yield doc.finding(self, source, d.start, d.end, value=value,
+                                  arithmetic=f"{d.said} is {value}",
+                                  limit=format_limit("acceleration", self.max), object="object")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import math
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import ClassVar, FrozenSet, Iterator, List, Optional, Tuple
+from typing import ClassVar, FrozenSet, Iterator, List, Tuple
 
 from app.guardrail.base import Document, Finding, GuardrailContext, Rule
 from app.guardrail.scan import Quantity, Wanted
@@ -26,8 +26,11 @@ class QuantityRule(Rule):
     max: float | None = None
     min_text: str = ""
     max_text: str = ""
-    requires: re.Pattern[str] | None = None  # must occur in the sentence
-    unless: re.Pattern[str] | None = None  # must not occur in the sentence
+    requires: re.Pattern[str] | None = None  # must occur in the sentence (or clause)
+    unless: re.Pattern[str] | None = None  # must not occur in the sentence (or clause)
+    within: str = "sentence"  # where requires / unless are looked for: sentence | clause
+    unless_text: re.Pattern[str] | None = None  # must occur nowhere in the output or question
+    derive: bool = True  # a bound for derived kinematics too (kinematics.py)
     type: ClassVar[str] = "quantity"
 
     def __post_init__(self) -> None:
@@ -38,9 +41,16 @@ class QuantityRule(Rule):
     def violated(self, value: float) -> bool:
         return not self.lo <= value <= self.hi  # type: ignore[attr-defined]
 
+    @property
+    def conditional(self) -> bool:
+        return self.requires is not None or self.unless is not None or \
+            self.unless_text is not None
+
     def applies(self, st: ScannedText, q: Quantity) -> bool:
-        return ((self.requires is None or st.sentence_has(self.requires, q))
-                and (self.unless is None or not st.sentence_has(self.unless, q)))
+        has = st.clause_has if self.within == "clause" else st.sentence_has
+        return ((self.requires is None or has(self.requires, q))
+                and (self.unless is None or not has(self.unless, q))
+                and (self.unless_text is None or not st.whole_has(self.unless_text)))
 
     def limit(self, value: float) -> str:
         return self.max_text if self.max is not None and value > self.max else self.min_text
@@ -86,20 +96,20 @@ class QuantityRules:
                 v = q.value
                 generic, specific, objects = plan.violations(v)
                 for r in generic:
-                    if r.applies(st, q):
+                    if r.applies(st, q) and not st.not_claimed(q):
                         yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
                                           limit=r.limit(v), object="object")
-                if objects is None:  # some rule has requires/unless: ask it
-                    specific = [r for r in specific if r.applies(st, q)]
-                    objects = frozenset(c for r in specific for c in r.objects)
                 # Both spare the costly part: finding what the quantity is about.
                 if not specific or not st.may_mention(objects, q):
                     continue
-                subjects = st.subjects(q)
-                bad = [c for c in subjects if c in objects]
+                subjects = st.subjects(q, plan.by_class)
+                # Conditions (requires, unless) are asked only of the subjects' rules.
+                broken = [r for r in specific
+                          if not r.objects.isdisjoint(subjects) and r.applies(st, q)]
+                bad = [c for c in subjects if any(c in r.objects for r in broken)]
                 if bad and not any(r.applies(st, q) for c in subjects if c not in bad
-                                   for r in plan.by_class.get(c, ())):
-                    r = next(r for r in specific if bad[0] in r.objects)
+                                   for r in plan.by_class.get(c, ())) and not st.not_claimed(q):
+                    r = next(r for r in broken if bad[0] in r.objects)
                     yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
                                       limit=r.limit(v), object=subjects[bad[0]])
 
@@ -128,9 +138,9 @@ class _Plan:
 
     def violations(self, v: float) -> _Violations:
         """The generic and the specific rules whose bounds `v` breaks, and the specific ones'
-        object classes if none of them has requires/unless (else None: ask each). Only the
-        bounds' order matters, so this is worked out once per interval between them (and
-        remembered per value: outputs repeat their numbers)."""
+        object classes (whether their conditions hold is asked later, of the quantity's
+        subjects' rules only). Only the bounds' order matters, so this is worked out once per
+        interval between them (and remembered per value: outputs repeat their numbers)."""
         found = self._by_value.get(v)
         if found is not None:
             return found
@@ -141,11 +151,10 @@ class _Plan:
             specific = [r for r in self.specific if not r.lo <= v <= r.hi]
             found = self._violations[key] = (
                 [r for r in self.generic if not r.lo <= v <= r.hi], specific,
-                None if any(r.requires or r.unless for r in specific)
-                else frozenset(c for r in specific for c in r.objects))
+                frozenset(c for r in specific for c in r.objects))
         if len(self._by_value) < 4096:
             self._by_value[v] = found
         return found
 
 
-_Violations = Tuple[List[QuantityRule], List[QuantityRule], Optional[FrozenSet[str]]]
+_Violations = Tuple[List[QuantityRule], List[QuantityRule], FrozenSet[str]]

@@ -16,7 +16,7 @@ from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,
 from app.guardrail.choices import answer_letter, concluded_letter
 from app.guardrail.consistency import CountMismatchRule, YesNoMismatchRule  # noqa: F401
 from app.guardrail.kinematics import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
-                                      DerivedSpeedRule)
+                                      DerivedSpeedRule, FreeFallRule)
 from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
 from app.guardrail.scan import Wanted
 from app.guardrail.scanned import ScannedText
@@ -30,7 +30,7 @@ _CONNECTORS = (r"is|of|at|around|about|approximately|roughly|estimated|score|lev
                r"jumps|becomes|to|~|=|:|≈")
 _PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
                 rf"(?:\s+(?:{_CONNECTORS}))*\s*[:=~≈]?\s*" + _NUMBER +
-                r"|\w*\s+(?:that|of|for)\s+[^.;!?\n0-9]{1,100}?\s+(?:is|was|would be|will be|"
+                r"|\w*\s+(?:(?:that|of|for)\s+)?[^.;!?\n0-9]{1,100}?\s+(?:is|was|would be|will be|"
                 r"stands at|sits at|reaches|equals|of|at|as high as|about|around|roughly|"
                 r"approximately|estimated at)(?:\s+(?:about|around|roughly|approximately|"
                 r"estimated at|at|~))*\s*[:=~≈]?\s*" + _NUMBER.replace("(", "(?P<n2>", 1)
@@ -59,7 +59,7 @@ class ProbabilityRule(Rule):
     before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
     type: ClassVar[str] = "probability"
     # Words that follow a probability but never introduce one ("90% likely", "130% confident").
-    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain", "confident")
+    _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain", "confident", "sure")
 
     @classmethod
     def patterns(cls, keywords: list[str]) -> dict[str, Any]:
@@ -118,9 +118,12 @@ _TIMESTAMP_AFTER = re.compile(r"\s*(?:mark|timestamp|into the (?:clip|video|foot
 
 @dataclass(frozen=True)
 class TimestampRule(Rule):
-    """A moment ("at 14 s", "00:14", "the 14-second mark") after the clip's end."""
+    """A moment ("at 14 s", "00:14", "the 14-second mark") after the clip's end, unless its
+    sentence matches `unless` (a duration such as a finish time, a moment the sentence itself
+    puts after the clip)."""
     tolerance_s: float = 0.5
     tolerance_ratio: float = 0.05
+    unless: re.Pattern[str] | None = None
     type: ClassVar[str] = "timestamp"
 
     def limit(self, context: GuardrailContext) -> float | None:
@@ -142,8 +145,9 @@ class TimestampRule(Rule):
                 if q.dimension != "time" or q.value <= limit:
                     continue
                 text = st.text
-                if (q.clock and text[q.start] == "0") or _TIMESTAMP_AFTER.match(text, q.end) or \
-                        _TIMESTAMP_BEFORE.search(text, max(0, q.start - 40), q.start):
+                if ((q.clock and text[q.start] == "0") or _TIMESTAMP_AFTER.match(text, q.end) or
+                        _TIMESTAMP_BEFORE.search(text, max(0, q.start - 40), q.start)) and \
+                        (self.unless is None or not st.sentence_has(self.unless, q)):
                     yield doc.finding(self, source, q.start, q.end, value=st.raw[q.start:q.end],
                                       duration=f"{duration:g} s")
 
@@ -193,4 +197,5 @@ class FormatRule(Rule):
 
 RULE_TYPES: dict[str, type[Rule]] = {cls.type: cls for cls in (
     QuantityRule, ProbabilityRule, TimestampRule, ChoiceMismatchRule, ChoiceNotOfferedRule,
-    FormatRule, DerivedAccelerationRule, DerivedSpeedRule, YesNoMismatchRule, CountMismatchRule)}
+    FormatRule, DerivedAccelerationRule, DerivedSpeedRule, FreeFallRule, YesNoMismatchRule,
+    CountMismatchRule)}

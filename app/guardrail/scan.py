@@ -30,10 +30,25 @@ _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _LATIN1 = [chr(b).lower() for b in range(256)]
 _LATIN1_LOWER = (bytes(ord(c) for c in _LATIN1)
                  if all(len(c) == 1 and ord(c) < 256 for c in _LATIN1) else None)
-# \b(?:it|its|they|their|them|he|his|she|her)\b, with each word's first letter ahead of its
-# look-behind so that sre can skip to the next i, t, h or s.
-PRONOUN_ALTERNATIVES = r"i(?<!\wi)ts?\b|t(?<!\wt)he(?:y|ir|m)\b|h(?<!\wh)(?:e|is|er)\b|s(?<!\ws)he\b"
-PRONOUNS = frozenset(("it", "its", "they", "their", "them", "he", "his", "she", "her"))
+# \b(?:it|its|they|their|them|he|his|him|she|her|who|whom|whose)\b, with each word's first
+# letter ahead of its look-behind so that sre can skip to the next i, t, h, s or w.
+PRONOUN_ALTERNATIVES = (r"i(?<!\wi)ts?\b|t(?<!\wt)he(?:y|ir|m)\b|h(?<!\wh)(?:e|is|im|er)\b|"
+                        r"s(?<!\ws)he\b|w(?<!\ww)ho(?:m|se)?\b")
+PRONOUNS = frozenset(("it", "its", "they", "their", "them", "he", "his", "him", "she", "her",
+                      "who", "whom", "whose"))
+# Pronouns that name a person ("he", "who") and one that never does ("it"); "whose" and "they"
+# may name either.
+PERSONAL = frozenset(("he", "his", "him", "she", "her", "who", "whom"))
+IMPERSONAL = frozenset(("it", "its"))
+# "Men's downhill", "the women's final": a category of event, not the people in it.
+_CATEGORY = frozenset(("men", "women", "boys", "girls", "ladies", "children", "kids", "juniors"))
+# After "'s", the words that keep the owner as what is measured: "the car's speed", "the man's
+# height"; any other noun ("the striker's shot", "the bowler's delivery") is what is.
+_OWN = frozenset("speed speeds velocity pace acceleration deceleration braking top average peak "
+                 "max maximum mean running walking sprint sprinting stride height weight mass body "
+                 "own estimated current stopping travel initial final cruising ground rate motion "
+                 "movement momentum progress".split())
+_NEXT_WORD = re.compile(r"['\u2019]s?\s+(?:[0-9][0-9.,]*\s*[^\s]*\s+)?([a-z]+)")
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _ZEROS_STR = str.maketrans("123456789", "000000000")
 _new_tuple = tuple.__new__  # a NamedTuple's own __new__ is Python code, 4x slower
@@ -87,6 +102,7 @@ class Mention(NamedTuple):
     cls: str
     words: str
     compared: bool  # the object is what something is compared with
+    possessor: bool = False  # "the striker's shot": the shot moves, the striker may not
 
 
 def lower(text: str) -> str:
@@ -145,7 +161,12 @@ def _phrase_pattern(text: str) -> str:
 class Scanner:
     """Compiled from the rule file's `units` and `objects` sections."""
 
-    def __init__(self, units: dict[str, Any], objects: dict[str, list[str]]):
+    def __init__(self, units: dict[str, Any], objects: dict[str, list[str]],
+                 people: list[str] | None = None, not_claims: dict[str, str] | None = None):
+        """`people`: the classes whose members are people ("he" and "who" name them, "it" never
+        does; the first is the class of a "who" with no one named before it). `not_claims`:
+        `clause` and `sentence` patterns that make a quantity something other than a claim
+        about an object (see default_rules.yaml)."""
         self.units: dict[str, UnitSpec] = {}
         for spelling, spec in units.items():
             try:
@@ -187,6 +208,20 @@ class Scanner:
         # Object spellings are words or phrases; "-s" and "-es" plurals come for free. The first
         # class to list a spelling owns it.
         self.object_classes = tuple(objects)
+        self.people = tuple(people or ())
+        unknown = sorted(set(self.people) - set(objects))
+        if unknown:
+            raise ValueError(f"people: unknown object classes {unknown}")
+        not_claims = dict(not_claims or {})
+        self.not_claims: dict[str, re.Pattern[str]] = {}
+        for scope in ("clause", "sentence"):
+            if scope in not_claims:
+                try:
+                    self.not_claims[scope] = re.compile(not_claims.pop(scope))
+                except re.error as e:
+                    raise ValueError(f"not_claims: {scope}: {e}") from e
+        if not_claims:
+            raise ValueError(f"not_claims: unknown keys {sorted(not_claims)}")
         self.object_forms = frozenset(_normalized(sp) for sps in objects.values() for sp in sps)
         self._classes: dict[str, str] = {}
         for cls, spellings in objects.items():
@@ -330,6 +365,13 @@ class Scanner:
             found = [(m.start(), m.group()) for m in self._object_re.finditer(low, start, end)]
         classes, comparing, out = self._classes, None, []
         for at, words in found:
+            end = at + len(words)
+            possessor = False
+            if end < len(low) and low[end] in "'\u2019":
+                if words in _CATEGORY:
+                    continue
+                w = _NEXT_WORD.match(low, end)
+                possessor = w is not None and w.group(1) not in _OWN
             # Compared: "than the" & co. right before it, and one of those words in the window.
             # The short look behind is the cheaper test, so it goes first.
             compared = _COMPARED.search(low, max(0, at - 20), at) is not None
@@ -338,5 +380,5 @@ class Scanner:
                     comparing = _COMPARING.search(low, start, end) is not None
                 compared = comparing
             out.append(_new_tuple(Mention, (at, classes.get(words) or classes[_normalized(words)],
-                                            words, compared)))
+                                            words, compared, possessor)))
         return out

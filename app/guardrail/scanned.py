@@ -10,8 +10,8 @@ import re
 from typing import Any, Callable
 
 from app.guardrail.prefilter import folds_to_ascii, shortcuts
-from app.guardrail.scan import (PRONOUN_ALTERNATIVES, PRONOUNS, Mention, Quantity, Raw, Scanner,
-                                Wanted, lower)
+from app.guardrail.scan import (IMPERSONAL, PERSONAL, PRONOUN_ALTERNATIVES, PRONOUNS, Mention,
+                                Quantity, Raw, Scanner, Wanted, lower)
 
 # Sentence ends: ". ", "\n", "? ", "! ". One search finds the nearest after a quantity; the
 # nearest before it is the nearest after it in the reversed text, which spares four rfinds.
@@ -20,8 +20,12 @@ from app.guardrail.scan import (PRONOUN_ALTERNATIVES, PRONOUNS, Mention, Quantit
 _SENTENCE_END = re.compile(r"\. |\n|\? |! ")
 _SENTENCE_END_REVERSED = re.compile(r"\.(?<= \.)|\?(?<= \?)|!(?<= !)|\n")
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although|though|because|"
-                           r"since|so|then)\s")
-_PRONOUN = re.compile(PRONOUN_ALTERNATIVES)
+                           r"since|so|then|before|after|until)\s")
+_PRONOUN = re.compile(f"[^a-z0-9]({PRONOUN_ALTERNATIVES})")
+_OBJECT_PRONOUNS = frozenset(("him", "them", "whom"))
+_DUMMY = re.compile(r"\s+(?:takes|took|will take|would take)\b")  # "it takes him 4 s"
+_TAKES = re.compile(r"(?:takes|took|take)\s+$")
+_WHO = re.compile(r"[^a-z0-9]who(?:m|se)?\b")
 WINDOW = 400  # no sentence is longer; bounds every look-around
 _REACH = WINDOW // 2  # how far before its sentence a pronoun's referent may be
 
@@ -37,6 +41,7 @@ class ScannedText:
         self._scanner = scanner
         self._reversed: str | None = None
         self._sentences: dict[int, tuple[int, int]] = {}
+        self._claims: dict[int, tuple[int, int]] = {}
         # Mentions are cached by sentence start, computed over the window of the first quantity
         # that asked (windows differ only where the WINDOW limit cut a sentence short).
         self._windows: dict[int, int] = {}
@@ -47,6 +52,8 @@ class ScannedText:
         self._may_mention: dict[tuple[int, int, frozenset[str]], bool] = {}
         self._folds: bool | None = None
         self.memo: dict[Any, Any] = {}  # what checks work out once per text (QuantityRules.plans)
+        # Whether a pattern matches anywhere in the output or its question (set by Document).
+        self.whole_has: Callable[[re.Pattern[str]], bool] = self._whole_has
         # What is wanted may depend on the text (see QuantityRules.plans): asked once it is here.
         # Every speed, time and length as matched, for derived kinematics (kinematics.py).
         self.raw_quantities: list[Raw] = []
@@ -95,6 +102,15 @@ class ScannedText:
             found = self._searches[(pattern, s)] = search(self.text, s, e) is not None
         return found
 
+    def clause_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
+        """Whether the quantity's clause (see `claim`) matches."""
+        cs, ce = self.claim(q)
+        key = (pattern, -1 - cs)  # apart from sentence_has's keys, which are sentence starts
+        found = self._searches.get(key)
+        if found is None:
+            found = self._searches[key] = pattern.search(self.text, cs, ce) is not None
+        return found
+
     def may_match(self, pattern: re.Pattern[str] | None) -> bool:
         """False if `pattern` (None: no pattern, True) matches in no sentence of the text."""
         if pattern is None:
@@ -121,12 +137,51 @@ class ScannedText:
             found = self._needles[needle] = needle in self.text
         return found
 
+    def _whole_has(self, pattern: re.Pattern[str]) -> bool:
+        return pattern.search(self.text) is not None
+
     def clause(self, q: Quantity) -> tuple[int, int]:
         s, e = self.sentence(q)
         for m in _CLAUSE_BREAK.finditer(self.text, s, q.start):
             s = m.end()
         m = _CLAUSE_BREAK.search(self.text, q.end, e)
         return s, m.start() if m else e
+
+    def claim(self, q: Quantity) -> tuple[int, int]:
+        """The clause, with what encloses a parenthesis: "option D (16 m/s) is impossible"."""
+        found = self._claims.get(q.start)
+        if found is None:
+            found = self._claims[q.start] = self._claim(q)
+        return found
+
+    def _claim(self, q: Quantity) -> tuple[int, int]:
+        cs, ce = self.clause(q)
+        text = self.text
+        if cs and text[cs - 1] == "(":
+            s, _ = self.sentence(q)
+            for m in _CLAUSE_BREAK.finditer(text, s, cs - 1):
+                s = m.end()
+            cs = s
+        if ce < len(text) and text[ce] == ")":
+            _, e = self.sentence(q)
+            m = _CLAUSE_BREAK.search(text, ce + 1, e)
+            ce = m.start() if m else e
+        return cs, ce
+
+    def not_claimed(self, q: Quantity) -> bool:
+        """Whether the text says the quantity is not an object's: its clause dismisses it ("16
+        m/s is beyond any human") or its sentence makes it relative ("the closing speed")."""
+        patterns = self._scanner.not_claims
+        if not patterns:
+            return False
+        p = patterns.get("sentence")
+        if p is not None and q.dimension != "time" and self.sentence_has(p, q):
+            return True
+        p = patterns.get("clause")
+        if p is not None:
+            cs, ce = self.claim(q)
+            return p.search(self.text, cs, ce) is not None
+        return False
 
     def may_mention(self, classes: frozenset[str], q: Quantity) -> bool:
         """False only if none of `classes` can be among subjects(q): none of their words in the
@@ -146,27 +201,77 @@ class ScannedText:
         finder, or_pronoun = self._scanner.finders(classes)
         text = self.text
         m = or_pronoun.search(text, s - 1, e)  # one search usually settles it: neither is there
-        return m is not None and (m.group(1) not in PRONOUNS or finder.search(text, m.start(), e)
-                                  is not None or finder.search(text, lo - 1, s) is not None)
+        if m is None:
+            return False
+        if m.group(1) not in PRONOUNS or finder.search(text, m.start(), e) is not None:
+            return True
+        # "who" with no one named before it is someone (the first class of `people`).
+        if self._scanner.people and self._scanner.people[0] in classes and \
+                _WHO.search(text, m.start(), e) is not None:
+            return True
+        return finder.search(text, lo - 1, s) is not None
 
-    def subjects(self, q: Quantity) -> dict[str, str]:
-        """Object classes the quantity may be about, each with its first mention: the clause's,
-        else the sentence's, else, if the sentence has a pronoun, the last one mentioned shortly
-        before in the paragraph. Objects something is compared with do not count."""
+    def subjects(self, q: Quantity, movers: Any = None) -> dict[str, str]:
+        """Object classes the quantity may be about, each with its first mention: the clause's
+        (the clause with what encloses it, for a parenthesis); else, if the clause has a pronoun
+        before the quantity, its referent; else the sentence's; else, if the sentence has a
+        pronoun, its referent. A referent is the last object named before the pronoun, in the
+        sentence or shortly before it in the paragraph, that the pronoun can name: "it" no
+        person, "he" and "who" only people ("who" with no one named is someone). Objects
+        something is compared with do not count, nor "men's" in "men's downhill", nor an owner
+        of something else ("the striker's shot"), except as a pronoun's referent. `movers`, if
+        given, are the classes a referent may be of (what can have such a quantity: "it is
+        travelling at 110 km/h" is not about the racking named last)."""
         s, e = self.sentence(q)
         found = self._mentions.get(s)
         if found is None:
             first_e = self._windows.setdefault(s, e)
             found = self._mentions[s] = [
                 m for m in self._scanner.mentions(self.text, s, first_e) if not m.compared]
-        if len(found) > 1 and len({m.cls for m in found}) > 1:  # else no clause can narrow it
-            cs, ce = self.clause(q)
-            found = [m for m in found if cs <= m.pos < ce] or found
-        elif not found and _PRONOUN.search(self.text, s, e):
-            # "It accelerates to 500 km/h": the referent is the last object of the paragraph.
-            lo = max(0, s - _REACH, self.text.rfind("\n\n", 0, s) + 2)
-            found = self._scanner.mentions(self.text, lo, s)[-1:]
+        cs, ce = self.claim(q)
+        direct = [m for m in found if not m.possessor]
+        in_clause = [m for m in direct if cs <= m.pos < ce]
+        if not in_clause:
+            text = self.text
+            # The clause's subject, if a pronoun ("him" and "them" are someone else, except in
+            # "it takes him 4 s", where "it" is no one); else, if the sentence opens with a
+            # pronoun, that one: "He then sprints at 68 km/h and collects the ball".
+            p = next((p for p in _PRONOUN.finditer(text, cs - 1 if cs else cs, q.start)
+                      if not (p.group(1) == "it" and _DUMMY.match(text, p.end())) and (
+                          p.group(1) not in _OBJECT_PRONOUNS or _TAKES.search(
+                              text, max(0, p.start() - 8), p.start(1)))), None)
+            if p is None and s < cs:
+                p = _PRONOUN.search(text, s - 1 if s else s, cs)
+                if p is not None and (p.group(1) in _OBJECT_PRONOUNS or
+                                      any(m.pos < p.start(1) for m in direct)):
+                    p = None
+            if p is None and not direct:
+                p = _PRONOUN.search(text, s - 1 if s else s, e)
+            if p is not None:
+                in_clause = self._referent(p.group(1), p.start(1), s, found, movers)
+            else:
+                in_clause = direct
         first: dict[str, str] = {}
-        for m in found:
+        for m in in_clause:
             first.setdefault(m.cls, m.words)
         return first
+
+    def _referent(self, pronoun: str, at: int, s: int, found: list[Mention],
+                  movers: Any = None) -> list[Mention]:
+        people = self._scanner.people
+
+        def can_name(m: Mention) -> bool:
+            if movers is not None and m.cls not in movers:
+                return False
+            if pronoun in PERSONAL:
+                return m.cls in people
+            return pronoun not in IMPERSONAL or m.cls not in people
+
+        before = [m for m in found if m.pos < at and can_name(m)]
+        if not before and pronoun.startswith("who") and pronoun in PERSONAL:
+            return [Mention(at, people[0], "person", False)] if people else []
+        if not before:
+            lo = max(0, s - _REACH, self.text.rfind("\n\n", 0, s) + 2)
+            before = [m for m in self._scanner.mentions(self.text, lo, s)
+                      if not m.compared and can_name(m)]
+        return before[-1:]
