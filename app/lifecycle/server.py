@@ -11,6 +11,7 @@ If the server itself is killed, the watchdog (app/lifecycle/watchdog.py) kills w
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -58,8 +59,6 @@ class ManagedServer(uvicorn.Server):
             stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
     async def startup(self, sockets=None) -> None:
-        import asyncio
-
         self._loop = asyncio.get_running_loop()
         await super().startup(sockets)
 

@@ -45,7 +45,7 @@ SSRF = ["http://169.254.169.254/latest/meta-data/", "http://2130706433/", "http:
 # kind: (weight, statuses that count as a correct answer)
 KINDS = {"good": (30, {200, 429}), "good_stream": (20, {200, 429}), "bad_json": (6, {400}),
          "truncated_b64": (6, {400, 429}), "corrupt": (8, {200, 400, 429}),
-         "oversized": (4, {413}), "ssrf": (8, {400, 429}), "disconnect": (8, {200, 429}),
+         "oversized": (4, {413, 429}), "ssrf": (8, {400, 429}), "disconnect": (8, {200, 429}),
          "deadline": (5, {504, 200, 429}), "bad_key": (5, {401})}
 GAUGES = ("cosmos_requests_in_flight", "cosmos_engine_requests_running",
           "cosmos_ingest_decodes_running", "cosmos_ingest_decode_queue_depth")
@@ -148,7 +148,7 @@ class Soak:
                           headers=headers or self.headers, timeout=300) as r:
             if r.status_code != 200:
                 r.read()
-                return ("", ""), {"status": r.status_code}
+                return ("", ""), {"status": r.status_code, "response": r}
             for line in r.iter_lines():
                 if not line.startswith("data: ") or line == "data: [DONE]":
                     continue
@@ -190,11 +190,11 @@ class Soak:
                 self.check_media(name, info["first"].get("media"), None)
             if "error" in info:
                 return "stream_error:" + str(info["error"].get("code")), 200
-            return self.classify(info["status"]), info["status"]
+            return self.classify(info["status"], info.get("response")), info["status"]
         if kind == "disconnect":
             _, info = self.stream(self.body(video_message(data_url(raw))), drop_after_first=True)
-            return ("disconnected" if info.get("dropped") else self.classify(info["status"]),
-                    info["status"])
+            return ("disconnected" if info.get("dropped")
+                    else self.classify(info["status"], info.get("response")), info["status"])
         if kind == "bad_json":
             r = httpx.post(self.url + CHAT, content=b'{"model": "x", "messages": [', timeout=60,
                            headers={**self.headers, "content-type": "application/json"})
@@ -257,7 +257,8 @@ class Soak:
         ok_statuses = KINDS[kind][1]
         with self.lock:
             self.outcomes.append((kind, cls, status, took))
-            if status not in ok_statuses or cls == "hang" or cls.startswith("transport"):
+            if status not in ok_statuses or cls == "hang" or cls.startswith(("transport",
+                                                                              "stream_error")):
                 self.failures.append(f"{kind}: {cls} (status {status})")
 
 
