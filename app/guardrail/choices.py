@@ -36,8 +36,12 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     # A letter that closes the reasoning: "..., option B.", "answer (A).", a last "C."
     rf"(?:answer|option|choice)\s*[:\-–—]?\s*\(?([a-h])\)?\s*[.!]?\s*$",
     r"(?<=[.!?:\n])\s*\(?([a-h])\)?\s*[.!]?\s*$",
-    rf"\(?([a-h])\)?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|most "
-    r"(?:accurate|appropriate|plausible|likely|reasonable|consistent|fitting))\b",
+    rf"\(?([a-h])\)?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|"
+    r"only (?:one|option|answer|choice)|answer|explanation|most (?:accurate|appropriate|plausible|"
+    r"likely|reasonable|consistent|fitting))\b",
+    rf"\(?([a-h])\)?\s+(?:the\s+)?(?:right|correct|best|only)\s+(?:choice|answer|option|one)\b",
+    rf"(?:points?|pointing|leads?|leading)\s+(?:me\s+|us\s+)?(?:straight\s+)?to\s+(?:option\s+|"
+    rf"choice\s+|answer\s+)?{_LETTER}",
     rf"(?:match(?:es)?|matching|correspond(?:s|ing)? to|fits|fitting|aligns? with|aligning with|"
     rf"consistent with|points? to|supports?|indicates?|best describes?|leads? (?:me |us )?to|"
     rf"goes with|agrees? with|in line with)\s+(?:the\s+)?(?:option|choice|answer)\s+{_LETTER}",

@@ -90,19 +90,16 @@ def build_rule(spec: dict[str, Any], object_classes: tuple[str, ...]) -> Rule:
                     if dim != args["dimension"]:
                         raise ValueError(f"{bound} {text!r} is a {dim}, not a {args['dimension']}")
                     args[bound], args[f"{bound}_text"] = value, text
-            for key in ("requires", "unless", "unless_text"):
+            for key in ("requires", "unless", "unless_text", "requires_text"):
                 if key in spec:
                     args[key] = re.compile(spec.pop(key), re.IGNORECASE)
-            if "derive" in spec:
-                args["derive"] = spec.pop("derive")
-                if not isinstance(args["derive"], bool):
-                    raise ValueError("derive must be true or false")
             if "within" in spec:
                 args["within"] = spec.pop("within")
                 if args["within"] not in ("sentence", "clause"):
                     raise ValueError(f"within must be sentence or clause, not {args['within']!r}")
         elif kind is ProbabilityRule:
-            args.update(ProbabilityRule.patterns(spec.pop("keywords")))
+            args.update(ProbabilityRule.patterns(spec.pop("keywords"),
+                                                 spec.pop("percent_keywords", [])))
         elif kind is TimestampRule:
             args.update({k: float(spec.pop(k)) for k in ("tolerance_s", "tolerance_ratio")
                          if k in spec})

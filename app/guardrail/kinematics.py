@@ -101,7 +101,8 @@ _MOVED = re.compile(
     r"walk|swim|swam|slide|slid|ride|rode|jog|dash|race|zoom|shoot|shot|glide|cruise|coast|dart|"
     r"rush|skid|hurtle|charge|sped|trundle|traverse|clear|complete|do|does|did)\w*(?:\s+(?:a|an|"
     r"the|another|about|roughly|nearly|almost|over|just|only|approximately|around|some|full|"
-    r"entire|whole|remaining|final|last|first|further|additional|distance|of))*\s+$")
+    r"entire|whole|remaining|final|last|first|further|additional|distance|of|across|along|"
+    r"down|up|through|past|its|their|his|her))*\s+$")
 # "in half a second", "within a second": times in words (the scan only finds numbers).
 _SECOND = re.compile("second")
 _WORD_TIME = re.compile(r"(?<![a-z])(half a|a half|a split|a fraction of a|a quarter of a|"
@@ -216,6 +217,15 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
             continue
         m = preceded(rev, n - r[_START])
         if m is None or (r[_DIM] == "time" and m.group(1) == "retfa"):  # "after 2 s": a moment
+            # ... except in a fall: "hits the floor 0.1 s later", "lands after 0.1 s".
+            if r[_DIM] == "time" and (m is not None or _LATER.match(low, r[_END])) and \
+                    _falls(low, r):
+                s, e = st.bounds(r[_START], r[_END])
+                last_end = e
+                if starts is None:
+                    starts = [r[_START] for r in entries]
+                yield from _fall(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)],
+                                 [r])
             continue
         if not (_speed_in_sentence(low, speeds, r[_START]) or r[_DIM] == "time" and (
                 (i and entries[i - 1][_DIM] == "length" and
@@ -305,16 +315,8 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
     if not times and not lengths:
         return
     found: list[Derivation] = []
-    # A fall from a height in a time: at least sqrt(2h/g), so 2h/t² is at most g. The smallest
-    # height and the longest time give the smallest value.
-    segment = low[s:e]
-    if times and any(w in segment for w in _FALL_WORDS) and _FALL.search(low, max(0, s - 1), e):
-        heights = [r for r in entries if r[_DIM] == "length"]
-        if heights:
-            h, t = min(heights, key=value), max(times, key=value)
-            if value(t) > 0:
-                found.append(_made(st, "fall", 2 * value(h) / value(t) ** 2,
-                                   f"a {text(h)} fall in {text(t)}", h, (h, t)))
+    if times and any(w in low[s:e] for w in _FALL_WORDS):
+        found.extend(_fall(st, s, e, entries, times))
     # Speed changes: (from, to, how they read, the speed whose clause says what moves).
     changes: list[tuple[float, float, str, tuple]] = []
     paired: set[tuple] = set()
@@ -387,6 +389,33 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
     yield from best.values()
 
 
+_LATER = re.compile(r"\s+later\b")
+
+
+def _falls(low: str, r: tuple) -> bool:
+    """Whether a fall is said shortly before the time (a few `in` tests first)."""
+    near = low[max(0, r[_START] - 150):r[_START]]
+    return any(w in near for w in _FALL_WORDS) and \
+        _FALL.search(low, max(0, r[_START] - 151), r[_START]) is not None
+
+
+def _fall(st: ScannedText, s: int, e: int, entries: list[tuple],
+          times: list[tuple]) -> Iterator[Derivation]:
+    """A fall from a height in a time takes at least sqrt(2h/g), so 2h/t² is at most g. The
+    smallest height and the longest time give the smallest value."""
+    low = st.text
+    if not _FALL.search(low, max(0, s - 1), e):
+        return
+    heights = [r for r in entries if r[_DIM] == "length"]
+    if not heights:
+        return
+    h, t = min(heights, key=lambda r: _value(low, r)), max(times, key=lambda r: _value(low, r))
+    if _value(low, t) > 0:
+        raw = st.raw
+        yield _made(st, "fall", 2 * _value(low, h) / _value(low, t) ** 2,
+                    f"a {raw[h[_START]:h[_END]]} fall in {raw[t[_START]:t[_END]]}", h, (h, t))
+
+
 def _same_object(a: dict[str, str], b: dict[str, str]) -> bool:
     """Same class, or the same head noun ("the delivery robot" ... "the robot")."""
     if a.keys() & b.keys():
@@ -406,20 +435,28 @@ def _made(st: ScannedText, dimension: str, value: float, said: str, by: tuple,
 class DerivedRule(Rule):
     """A bound on what a sentence implies (see the module's docstring). The bound for each object
     class is the lowest `max` of the rule file's quantity rules of the same dimension for that
-    class (their `requires`/`unless` describe how a value is stated, and are not asked), times
-    `tolerance`, which absorbs the rounding of the numbers models write."""
+    class that would apply to a value stated where the derivation's speed (or time) is (their
+    requires / unless asked there), times `tolerance`, which absorbs the rounding of the numbers
+    models write."""
     unless: re.Pattern[str] | None = None  # the sentence must not match (negations, "reaction")
     tolerance: float = 1.0
-    limits: Mapping[str, float] = field(default_factory=dict)
+    limits: Mapping[str, float] = field(default_factory=dict)  # per class, the lowest of all
+    bounds: Mapping[str, tuple[QuantityRule, ...]] = field(default_factory=dict)
     dimension: ClassVar[str] = ""
 
     def bind(self, rules: Iterable[QuantityRule]) -> "DerivedRule":
-        limits: dict[str, float] = {}
+        bounds: dict[str, list[QuantityRule]] = {}
         for r in rules:
-            if r.dimension == self.dimension and r.max is not None and r.objects and r.derive:
+            if r.dimension == self.dimension and r.max is not None and r.objects:
                 for cls in r.objects:
-                    limits[cls] = min(limits.get(cls, math.inf), r.max)
-        return replace(self, limits=limits)
+                    bounds.setdefault(cls, []).append(r)
+        return replace(self, bounds={c: tuple(rs) for c, rs in bounds.items()},
+                       limits={c: min(r.max for r in rs) for c, rs in bounds.items()})
+
+    def limit(self, st: ScannedText, cls: str, at: Quantity) -> float | None:
+        """The class's bound for a value said at `at`; None if no rule applies there."""
+        found = [r.max for r in self.bounds.get(cls, ()) if not r.conditional or r.applies(st, at)]
+        return min(found) if found else None  # type: ignore[type-var]
 
     def check(self, doc: Document) -> Iterator[Finding]:
         if not self.limits:
@@ -440,8 +477,9 @@ class DerivedRule(Rule):
                 if self._unsaid(st, d):
                     continue
                 subjects = st.subjects(d.anchor, self.limits)
-                bounded = [c for c in subjects if c in self.limits]
-                if not bounded or any(d.value <= self.limits[c] * self.tolerance for c in bounded):
+                limits = {c: self.limit(st, c, d.anchor) for c in subjects if c in self.limits}
+                bounded = [c for c, v in limits.items() if v is not None]
+                if not bounded or any(d.value <= limits[c] * self.tolerance for c in bounded):
                     continue
                 if d.also is not None and not _same_object(subjects, st.subjects(d.also)):
                     continue
@@ -450,8 +488,7 @@ class DerivedRule(Rule):
                 yield doc.finding(self, source, d.start, d.end, arithmetic=arithmetic,
                                   value=format_value(self.dimension, d.value),
                                   object=subjects[cls],
-                                  limit=format_limit(self.dimension, self.limits[cls]))
-
+                                  limit=format_limit(self.dimension, limits[cls]))
 
     def _unsaid(self, st: ScannedText, d: Derivation) -> bool:
         """The sentences negate it ("cannot stop within 5 m") or dismiss it."""

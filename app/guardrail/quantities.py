@@ -30,7 +30,7 @@ class QuantityRule(Rule):
     unless: re.Pattern[str] | None = None  # must not occur in the sentence (or clause)
     within: str = "sentence"  # where requires / unless are looked for: sentence | clause
     unless_text: re.Pattern[str] | None = None  # must occur nowhere in the output or question
-    derive: bool = True  # a bound for derived kinematics too (kinematics.py)
+    requires_text: re.Pattern[str] | None = None  # must occur in the output (this field)
     type: ClassVar[str] = "quantity"
 
     def __post_init__(self) -> None:
@@ -44,13 +44,14 @@ class QuantityRule(Rule):
     @property
     def conditional(self) -> bool:
         return self.requires is not None or self.unless is not None or \
-            self.unless_text is not None
+            self.unless_text is not None or self.requires_text is not None
 
     def applies(self, st: ScannedText, q: Quantity) -> bool:
         has = st.clause_has if self.within == "clause" else st.sentence_has
         return ((self.requires is None or has(self.requires, q))
                 and (self.unless is None or not has(self.unless, q))
-                and (self.unless_text is None or not st.whole_has(self.unless_text)))
+                and (self.unless_text is None or not st.whole_has(self.unless_text))
+                and (self.requires_text is None or st.may_match(self.requires_text)))
 
     def limit(self, value: float) -> str:
         return self.max_text if self.max is not None and value > self.max else self.min_text
@@ -63,7 +64,8 @@ class QuantityRules:
 
     def __init__(self, rules: tuple[QuantityRule, ...] = ()):
         self.rules = rules
-        self._conditional = [r for r in rules if r.requires is not None]
+        self._conditional = [r for r in rules
+                             if r.requires is not None or r.requires_text is not None]
         self._plans: dict[tuple[frozenset[str], frozenset[str]], dict[str, _Plan]] = {}
 
     def plans(self, active: frozenset[str], st: ScannedText) -> dict[str, _Plan]:
@@ -71,8 +73,8 @@ class QuantityRules:
         never apply, and without them most lengths need no look at all ("tall" is rare)."""
         plans = st.memo.get((self, active))
         if plans is None:
-            dead = frozenset(r.id for r in self._conditional
-                             if r.severity in active and not st.may_match(r.requires))
+            dead = frozenset(r.id for r in self._conditional if r.severity in active and not (
+                st.may_match(r.requires) and st.may_match(r.requires_text)))
             plans = self._plans.get((active, dead))
             if plans is None:
                 plans = self._plans[(active, dead)] = {}

@@ -25,12 +25,12 @@ _NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"
 # "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2",
 # "the probability that the pedestrian steps into the road is 140%": the first number after the
 # keyword, in its sentence, once a verb or sign introduces it.
-_CONNECTORS = (r"is|of|at|around|about|approximately|roughly|estimated|score|level|value|be|would|"
+_CONNECTORS = (r"is|are|of|at|around|about|approximately|roughly|estimated|score|level|value|be|would|"
                r"will|was|than|reaches|reached|stands|sits|equals|exceeds|rises|goes up|climbs|"
                r"jumps|becomes|to|~|=|:|≈")
 _PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
                 rf"(?:\s+(?:{_CONNECTORS}))*\s*[:=~≈]?\s*" + _NUMBER +
-                r"|\w*\s+(?:(?:that|of|for)\s+)?[^.;!?\n0-9]{1,100}?\s+(?:is|was|would be|will be|"
+                r"|\w*\s+(?:(?:that|of|for)\s+)?[^.;!?\n0-9]{1,100}?\s+(?:is|are|was|would be|will be|"
                 r"stands at|sits at|reaches|equals|of|at|as high as|about|around|roughly|"
                 r"approximately|estimated at)(?:\s+(?:about|around|roughly|approximately|"
                 r"estimated at|at|~))*\s*[:=~≈]?\s*" + _NUMBER.replace("(", "(?P<n2>", 1)
@@ -56,16 +56,19 @@ class ProbabilityRule(Rule):
     """A probability, likelihood or confidence outside 0..1 (or 0..100 %) next to its keyword.
     Bare numbers are found here, around keyword occurrences, not by the quantity scan."""
     keywords: tuple[str, ...] = ()
+    percent_keywords: tuple[str, ...] = ()  # words that are probabilities only with a % ("risk")
     before: re.Pattern[str] = field(default=re.compile(r"(?!)"))
     type: ClassVar[str] = "probability"
     # Words that follow a probability but never introduce one ("90% likely", "130% confident").
     _AFTER_ONLY: ClassVar[tuple[str, ...]] = ("likely", "certain", "confident", "sure")
 
     @classmethod
-    def patterns(cls, keywords: list[str]) -> dict[str, Any]:
+    def patterns(cls, keywords: list[str], percent_keywords: list[str] = ()) -> dict[str, Any]:
         keywords = [k.lower() for k in keywords]
-        return {"keywords": tuple(keywords),
-                "before": re.compile(rf"(?:{'|'.join(map(re.escape, keywords))}){_PROB_BEFORE}")}
+        percent = [k.lower() for k in percent_keywords]
+        return {"keywords": tuple(keywords + percent), "percent_keywords": tuple(percent),
+                "before": re.compile(rf"(?:{'|'.join(map(re.escape, keywords + percent))})"
+                                     rf"{_PROB_BEFORE}")}
 
     def check(self, doc: Document) -> Iterator[Finding]:
         for source, st in doc.fields:
@@ -97,7 +100,8 @@ class ProbabilityRule(Rule):
                               (word == "chance" and "." in m.group(1))):
                         found.append((m.start(1), m.end(1), m.group(1), m.group(2), m.end(), False))
                 for start, end, number, percent, after, before_it in found:
-                    if percent is None and before_it and _NOT_A_PROBABILITY.match(low, end):
+                    if percent is None and (word in self.percent_keywords or before_it and
+                                            _NOT_A_PROBABILITY.match(low, end)):
                         continue
                     yield (start, float(number) / (100 if percent else 1),
                            after if percent else end)

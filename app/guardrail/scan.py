@@ -48,6 +48,10 @@ _OWN = frozenset("speed speeds velocity pace acceleration deceleration braking t
                  "max maximum mean running walking sprint sprinting stride height weight mass body "
                  "own estimated current stopping travel initial final cruising ground rate motion "
                  "movement momentum progress".split())
+# Where a mover comes from or hides, before a mention (and its article and adjective): "runs out
+# from behind the bus". ("In front of the car at 50 km/h" is ambiguous: not counted.)
+_OBLIQUE = re.compile(r"\b(?:behind|from|out of|around)\s+(?:(?:the|a|an|its|their|his|her|this|"
+                      r"that|our)\s+)?(?:[a-z-]+\s+)?$")
 _NEXT_WORD = re.compile(r"['\u2019]s?\s+(?:[0-9][0-9.,]*\s*[^\s]*\s+)?([a-z]+)")
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _ZEROS_STR = str.maketrans("123456789", "000000000")
@@ -103,6 +107,7 @@ class Mention(NamedTuple):
     words: str
     compared: bool  # the object is what something is compared with
     possessor: bool = False  # "the striker's shot": the shot moves, the striker may not
+    oblique: bool = False  # after a preposition of place: "runs out from behind the bus"
 
 
 def lower(text: str) -> str:
@@ -379,6 +384,7 @@ class Scanner:
                 if comparing is None:
                     comparing = _COMPARING.search(low, start, end) is not None
                 compared = comparing
+            oblique = _OBLIQUE.search(low, max(0, at - 32), at) is not None
             out.append(_new_tuple(Mention, (at, classes.get(words) or classes[_normalized(words)],
-                                            words, compared, possessor)))
+                                            words, compared, possessor, oblique)))
         return out

@@ -219,7 +219,8 @@ class ScannedText:
         sentence or shortly before it in the paragraph, that the pronoun can name: "it" no
         person, "he" and "who" only people ("who" with no one named is someone). Objects
         something is compared with do not count, nor "men's" in "men's downhill", nor an owner
-        of something else ("the striker's shot"), except as a pronoun's referent. `movers`, if
+        of something else ("the striker's shot"), except as a pronoun's referent, nor, beside
+        another object of the clause, one after a preposition of place ("from behind the bus"). `movers`, if
         given, are the classes a referent may be of (what can have such a quantity: "it is
         travelling at 110 km/h" is not about the racking named last)."""
         s, e = self.sentence(q)
@@ -231,6 +232,8 @@ class ScannedText:
         cs, ce = self.claim(q)
         direct = [m for m in found if not m.possessor]
         in_clause = [m for m in direct if cs <= m.pos < ce]
+        # "A child runs out from behind the bus at 50 mph": the bus is where, not who.
+        in_clause = [m for m in in_clause if not m.oblique] or in_clause
         if not in_clause:
             text = self.text
             # The clause's subject, if a pronoun ("him" and "them" are someone else, except in
