@@ -120,7 +120,8 @@ def cmd_report(a: argparse.Namespace) -> int:
         d = json.loads(Path(f).read_text())
         for k in ("gpu", "date", "vllm", "host", "layout"):
             merged.setdefault(k, d.get(k))
-        merged["runs"].update(d.get("runs", {}))
+        for key, run in d.get("runs", {}).items():  # phases of one server from several calls add up
+            merged["runs"].setdefault(key, {}).update(run)
         merged["micro"].update(d.get("micro", {}))
     rows = make_rows(merged["runs"], a.ours_key, a.vllm_key)
     out = {k: merged.get(k) for k in ("gpu", "date", "vllm", "layout")} | {"rows": rows}

@@ -99,7 +99,7 @@ def run_wave(wave: list[ServerConfig], a: argparse.Namespace, res: Results, clip
         live = [s for s in servers if isinstance(ready[s.key], float)]
         log("ready: " + ", ".join(f"{k} {v if isinstance(v, float) else 'FAILED'}" for k, v in ready.items()))
         res.save()
-        for srv in live:
+        for srv in (s for s in live if s.config.kind != "engine"):  # the engine bound has no HTTP API
             asyncio.run(warm_text(srv.base, srv.config.kind, _text_model(srv)))
         _phases(live, a, res, clips)
     except Exception as exc:  # noqa: BLE001
