@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     tails_gop1s_default = str(REPO / ".gpu/clip/tails_gop1s.npz")
 
     r = sub.add_parser("run", help="start the servers and measure")
-    r.add_argument("--quant", default="none,fp8", help="none, fp8, or both: none,fp8")
+    r.add_argument("--quant", default="none,fp8",
+                   help="comma-separated: none (bf16), fp8 (on the fly), fp8ckpt (an FP8 checkpoint)")
     r.add_argument("--tp", default="1", help="tensor parallel sizes, e.g. 1,2")
     r.add_argument("--which", default="ours,vllm,engine",
                    help="ours, vllm (vllm serve), engine (the in-process engine bound)")
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--lora-rank", type=int, default=0,
                    help="also serve a random LoRA adapter of this rank (16 for the issue's row)")
     r.add_argument("--lora-dir", default="/root/lora_r16", help="where that adapter is written")
+    r.add_argument("--fp8-checkpoint", default="/root/q7b/fp8",
+                   help="the FP8 checkpoint served by --quant fp8ckpt (gpu_bench/quantize_7b.py)")
     r.add_argument("--decode-bench", action="store_true")
     r.add_argument("--gemv-bench", action="store_true")
 

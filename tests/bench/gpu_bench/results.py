@@ -37,6 +37,12 @@ ROWS = [
     # _base: the base model's requests through that LoRA-enabled server
     ("decode_tok_s_lora_r16", "none", "text", "decode_tok_s", "tok/s", "lora_r16"),
     ("decode_tok_s_lora_r16_base", "none", "text_base", "decode_tok_s", "tok/s", "lora_r16"),
+    # an FP8 checkpoint written by `cosmos-serve quantize` (gpu.py run --quant ...,fp8ckpt
+    # --fp8-checkpoint DIR), against on-the-fly FP8 and bf16 of the same run
+    ("decode_tok_s_fp8_checkpoint", "fp8ckpt", "text", "decode_tok_s", "tok/s"),
+    ("ttft_ms_1080p_81920_fp8_checkpoint", "fp8ckpt", "video_81920", "ttft_ms", "ms"),
+    ("conc32_out_tok_s_fp8_checkpoint", "fp8ckpt", "conc32", "out_tok_s", "tok/s"),
+    ("conc32_ttft_p50_ms_fp8_checkpoint", "fp8ckpt", "conc32", "ttft_p50_ms", "ms"),
     # the camera-like clip (a keyframe every second), issue 16
     ("ttft_ms_1080p_81920_gop1s", "none", "video_81920_gop1s", "ttft_ms", "ms"),
     ("ttft_ms_1080p_default_gop1s", "none", "video_default_gop1s", "ttft_ms", "ms"),

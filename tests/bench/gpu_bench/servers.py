@@ -128,7 +128,7 @@ def stop_all(servers: list[Server]) -> None:
 @dataclass(frozen=True)
 class ServerConfig:
     kind: str  # "ours" or "vllm"
-    quant: str  # "none" or "fp8"
+    quant: str  # "none", "fp8" (on the fly) or "fp8ckpt" (an FP8 checkpoint)
     tp: int
     port: int
     label: str = ""
@@ -149,14 +149,17 @@ def server_cmd(c: ServerConfig, a: argparse.Namespace) -> list[str]:
 
         return engine_cmd(c, a)
     py = a.python
-    common = ["--model", a.model, "--served-model-name", NAME, "--load-format", "dummy",
+    # fp8ckpt: the checkpoint `cosmos-serve quantize` wrote, loaded as written (its config says
+    # FP8: no quantization flag); everything else: the weightless folder with dummy weights.
+    model, load = (a.fp8_checkpoint, "auto") if c.quant == "fp8ckpt" else (a.model, "dummy")
+    common = ["--model", model, "--served-model-name", NAME, "--load-format", load,
               "--max-model-len", str(a.max_model_len), "--gpu-memory-utilization", str(a.gpu_mem),
               "--port", str(c.port), "--host", "127.0.0.1", "--no-enable-prefix-caching"]
     if a.kv_cache_bytes:
         common += ["--kv-cache-memory-bytes", str(a.kv_cache_bytes)]
     if c.tp > 1:
         common += ["--tensor-parallel-size", str(c.tp)]
-    if c.quant != "none":
+    if c.quant not in ("none", "fp8ckpt"):
         common += ["--quantization", c.quant]
     if c.lora_rank:
         from .lora_r16 import NAME as LORA

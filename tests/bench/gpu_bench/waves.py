@@ -58,7 +58,7 @@ def plan_waves(a: argparse.Namespace) -> list[list[ServerConfig]]:
 
 def _estimate(phase: str, c: ServerConfig, a: argparse.Namespace) -> float:
     if phase in ("text", "text_base"):
-        return a.text_runs * (512 / (230 if c.quant == "fp8" else 155) + 0.3) + 1
+        return a.text_runs * (512 / (230 if c.quant.startswith("fp8") else 155) + 0.3) + 1
     phase = phase.removesuffix("_gop1s")
     return _EST[phase][c.kind if c.kind in ("ours", "engine") else "vllm"] * (a.conc / 32 if phase == "conc32"
                                                                             else 1)
