@@ -38,7 +38,8 @@ def build_engine(settings: Settings) -> Engine:
     from app.engine.vllm_engine import VLLMEngine
 
     # Checked before vLLM starts; the path it loads may be an overlay with borrowed files.
-    path = prepare_checkpoint(settings.model, settings.processor)
+    path = prepare_checkpoint(settings.model, settings.processor,
+                              load_format=settings.load_format)
     declared = declared_quantization(settings.model)
     if declared is not None:
         problem = declared.serving_problem(current_platform())

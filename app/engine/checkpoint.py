@@ -45,7 +45,7 @@ def missing_processor_files(d: Path) -> list[str]:
     return missing
 
 
-def check_model_files(d: Path) -> None:
+def check_model_files(d: Path, needs_weights: bool = True) -> None:
     cfg = d / "config.json"
     if not cfg.is_file():
         raise ConfigError(f"{d} has no config.json: not a Hugging Face checkpoint directory")
@@ -55,16 +55,18 @@ def check_model_files(d: Path) -> None:
         raise ConfigError(f"{cfg} names architecture {', '.join(archs) or '(none)'} (model_type "
                           f"{config.get('model_type')!r}); cosmos-serve serves Qwen2.5-VL "
                           f"checkpoints ({ARCHITECTURE}), as Cosmos-Reason1 and its fine-tunes")
-    if not any(d.glob("*.safetensors")) and not any(d.glob("*.bin")):
+    if needs_weights and not any(d.glob("*.safetensors")) and not any(d.glob("*.bin")):
         raise ConfigError(f"{d} has no weights (*.safetensors or *.bin)")
 
 
-def prepare_checkpoint(model: str, processor: str | None, overlays: Path | None = None) -> str:
-    """The path vLLM should load. A hub id is returned as is (vLLM downloads it)."""
+def prepare_checkpoint(model: str, processor: str | None, overlays: Path | None = None,
+                       load_format: str = "auto") -> str:
+    """The path vLLM should load. A hub id is returned as is (vLLM downloads it). With
+    `load_format="dummy"` (random weights, for benchmarks) the folder needs no weights."""
     d = Path(model)
     if not d.is_dir():
         return model
-    check_model_files(d)
+    check_model_files(d, needs_weights=load_format != "dummy")
     missing = missing_processor_files(d)
     if not missing:
         return model

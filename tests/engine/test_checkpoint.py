@@ -54,10 +54,12 @@ def test_wrong_architecture_is_named(weights_only):
         prepare_checkpoint(str(weights_only), None)
 
 
-def test_no_weights(weights_only):
+def test_no_weights(weights_only, tiny_model):
     (weights_only / "model.safetensors").unlink()
     with pytest.raises(ConfigError, match="no weights"):
         prepare_checkpoint(str(weights_only), None)
+    # random weights (benchmarks) need none
+    assert prepare_checkpoint(str(weights_only), str(tiny_model), load_format="dummy")
 
 
 def test_processor_that_lacks_files_too(weights_only, tmp_path):
