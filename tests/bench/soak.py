@@ -201,8 +201,11 @@ class Soak:
             return self.classify(r.status_code, r), r.status_code
         if kind == "truncated_b64":
             url = data_url(raw)
-            url = url[:self.rng.randrange(30, len(url) - 10)]
-            url = url if len(url) % 4 else url[:-1]
+            head = url.index(",") + 1
+            # One character past a multiple of four: never valid base64, however it is padded
+            # (a prefix of whole quads would be a valid, decodable, truncated MP4).
+            cut = self.rng.randrange(8, (len(url) - head) // 4) * 4 + 1
+            url = url[:head + cut]
             r = self.post(self.body(video_message(url)))
             return self.classify(r.status_code, r), r.status_code
         if kind == "corrupt":
