@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal
 
+from app.guardrail.prefilter import folds_to_ascii, shortcuts
 from app.guardrail.scan import Scanner, Wanted
 from app.guardrail.scanned import ScannedText
 from app.reasoning import ParsedOutput
 
+SCENE = 600  # characters at the start of the reasoning or answer that set the scene
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 Source = Literal["reasoning", "answer"]
@@ -54,17 +56,22 @@ class Document:
         self.fields: list[tuple[Source, ScannedText]] = [
             (src, ScannedText(text, scanner, wanted, kinematics)) for src, text in
             (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
-        self._whole: dict[Any, bool] = {}
+        self._whole: dict[int, bool] = {}  # by id(pattern): see ScannedText.sentence_has
         for _, st in self.fields:
             st.whole_has = self.anywhere
 
     def anywhere(self, pattern: Any) -> bool:
-        """Whether `pattern` matches in the lowercased output or question (asked rarely: only for
-        a quantity some rule could flag)."""
-        found = self._whole.get(pattern)
+        """Whether `pattern` matches where an output says what the scene is: the question, or
+        the opening of the reasoning or of the answer (SCENE characters; searching all of a long
+        output would cost more than the rest of the check)."""
+        found = self._whole.get(id(pattern))
         if found is None:
-            texts = [st.text for _, st in self.fields] + [(self.context.question or "").lower()]
-            found = self._whole[pattern] = any(pattern.search(t) for t in texts)
+            texts = [st.text[:SCENE] for _, st in self.fields] + [
+                (self.context.question or "").lower()]
+            _, caseless, _ = shortcuts(pattern)  # IGNORECASE costs sre 3x on lowercased text
+            search = caseless.search if caseless is not None and not any(
+                map(folds_to_ascii, texts)) else pattern.search
+            found = self._whole[id(pattern)] = any(search(t) for t in texts)
         return found
 
     def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:

@@ -53,7 +53,7 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
 _ARTICLE = re.compile(r"A\s+(?!(?:is|was|would|seems|looks|appears|fits|matches|remains|must|"
                       r"should|could)\b)[a-z]")
 _NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bno longer)\s+(?:\w+\s+)?$")
-_CONCLUSION_TAIL = 1000  # conclusions sit in the last sentences; bounds the cost on long outputs
+_CONCLUSION_TAIL = 700  # conclusions sit in the last sentences; bounds the cost on long outputs
 
 
 def extract_choices(question: str | None) -> list[str] | None:

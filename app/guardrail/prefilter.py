@@ -34,23 +34,26 @@ class Shortcuts(NamedTuple):
     ignorecase: bool
 
 
-_cache: dict[re.Pattern[str], Shortcuts] = {}  # rule files' patterns: a handful per process
+# Rule files' patterns, a handful per process, by id (a compiled pattern's hash reads all its
+# code each time); each entry keeps its pattern alive, so that its id is not reused.
+_cache: dict[int, tuple[re.Pattern[str], Shortcuts]] = {}
 
 
 def shortcuts(pattern: re.Pattern[str]) -> Shortcuts:
-    found = _cache.get(pattern)
-    if found is None:
-        try:
-            tree = _sre.parse(pattern.pattern, pattern.flags).data  # type: ignore[union-attr]
-            ignorecase = bool(pattern.flags & re.IGNORECASE)
-            needles = _required(tree, ignorecase)
-            caseless = (re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
-                        if ignorecase and _caseless(tree) else None)
-        except Exception:  # noqa: BLE001 - an unexpected tree shape means no shortcut
-            needles, caseless = None, None
-        found = _cache[pattern] = Shortcuts(
-            tuple(needles) if needles and len(needles) <= MAX_NEEDLES else None, caseless,
-            bool(pattern.flags & re.IGNORECASE))
+    entry = _cache.get(id(pattern))
+    if entry is not None and entry[0] is pattern:
+        return entry[1]
+    try:
+        tree = _sre.parse(pattern.pattern, pattern.flags).data  # type: ignore[union-attr]
+        ignorecase = bool(pattern.flags & re.IGNORECASE)
+        needles = _required(tree, ignorecase)
+        caseless = (re.compile(pattern.pattern, pattern.flags & ~re.IGNORECASE)
+                    if ignorecase and _caseless(tree) else None)
+    except Exception:  # noqa: BLE001 - an unexpected tree shape means no shortcut
+        needles, caseless = None, None
+    found = Shortcuts(tuple(needles) if needles and len(needles) <= MAX_NEEDLES else None,
+                      caseless, bool(pattern.flags & re.IGNORECASE))
+    _cache[id(pattern)] = (pattern, found)
     return found
 
 

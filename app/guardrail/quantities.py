@@ -10,7 +10,7 @@ import math
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import ClassVar, FrozenSet, Iterator, List, Tuple
+from typing import ClassVar, FrozenSet, Iterator, List, Optional, Tuple
 
 from app.guardrail.base import Document, Finding, GuardrailContext, Rule
 from app.guardrail.scan import Quantity, Wanted
@@ -101,13 +101,19 @@ class QuantityRules:
                     if r.applies(st, q) and not st.not_claimed(q):
                         yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
                                           limit=r.limit(v), object="object")
+                # Conditions on the sentence or the text are cheap (cached per sentence): asked
+                # first. Those on the clause are asked only of the subjects' rules.
+                if objects is None:
+                    specific = [r for r in specific if r.within == "clause" or r.applies(st, q)]
+                    objects = frozenset(c for r in specific for c in r.objects)
                 # Both spare the costly part: finding what the quantity is about.
                 if not specific or not st.may_mention(objects, q):
                     continue
                 subjects = st.subjects(q, plan.by_class)
-                # Conditions (requires, unless) are asked only of the subjects' rules.
-                broken = [r for r in specific
-                          if not r.objects.isdisjoint(subjects) and r.applies(st, q)]
+                if q.dimension == "mass":  # "cartons, 1,200 kg in total": a mass of several
+                    subjects = {c: w for c, w in subjects.items() if not st.plural(w)}
+                broken = [r for r in specific if not r.objects.isdisjoint(subjects) and (
+                    r.within != "clause" or r.applies(st, q))]
                 bad = [c for c in subjects if any(c in r.objects for r in broken)]
                 if bad and not any(r.applies(st, q) for c in subjects if c not in bad
                                    for r in plan.by_class.get(c, ())) and not st.not_claimed(q):
@@ -140,9 +146,10 @@ class _Plan:
 
     def violations(self, v: float) -> _Violations:
         """The generic and the specific rules whose bounds `v` breaks, and the specific ones'
-        object classes (whether their conditions hold is asked later, of the quantity's
-        subjects' rules only). Only the bounds' order matters, so this is worked out once per
-        interval between them (and remembered per value: outputs repeat their numbers)."""
+        object classes if none of them has conditions on the sentence or the text (else None:
+        ask each; conditions on the clause are asked later, of the subjects' rules only). Only
+        the bounds' order matters, so this is worked out once per interval between them (and
+        remembered per value: outputs repeat their numbers)."""
         found = self._by_value.get(v)
         if found is not None:
             return found
@@ -153,10 +160,11 @@ class _Plan:
             specific = [r for r in self.specific if not r.lo <= v <= r.hi]
             found = self._violations[key] = (
                 [r for r in self.generic if not r.lo <= v <= r.hi], specific,
-                frozenset(c for r in specific for c in r.objects))
+                None if any(r.conditional and r.within != "clause" for r in specific)
+                else frozenset(c for r in specific for c in r.objects))
         if len(self._by_value) < 4096:
             self._by_value[v] = found
         return found
 
 
-_Violations = Tuple[List[QuantityRule], List[QuantityRule], FrozenSet[str]]
+_Violations = Tuple[List[QuantityRule], List[QuantityRule], Optional[FrozenSet[str]]]

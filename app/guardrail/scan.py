@@ -36,6 +36,9 @@ PRONOUN_ALTERNATIVES = (r"i(?<!\wi)ts?\b|t(?<!\wt)he(?:y|ir|m)\b|h(?<!\wh)(?:e|i
                         r"s(?<!\ws)he\b|w(?<!\ww)ho(?:m|se)?\b")
 PRONOUNS = frozenset(("it", "its", "they", "their", "them", "he", "his", "him", "she", "her",
                       "who", "whom", "whose"))
+# The pronouns a finder looks for: those that may open a sentence about someone or something
+# named before it ("who" names someone in its own sentence: scanned.py looks for it apart).
+_FINDER_PRONOUNS = r"i(?<!\wi)ts?\b|t(?<!\wt)he(?:y|ir|m)\b|h(?<!\wh)(?:e|is|er)\b|s(?<!\ws)he\b"
 # Pronouns that name a person ("he", "who") and one that never does ("it"); "whose" and "they"
 # may name either.
 PERSONAL = frozenset(("he", "his", "him", "she", "her", "who", "whom"))
@@ -258,7 +261,7 @@ class Scanner:
             words = sorted({w for c in classes for w in self._class_words[c]}, key=len, reverse=True)
             alternatives = _alternation(words) if words else "(?!)"
             self._finders[classes] = (re.compile(f"[^a-z0-9](?:{alternatives})"), re.compile(
-                f"[^a-z0-9]((?:{alternatives})|{PRONOUN_ALTERNATIVES})"))
+                f"[^a-z0-9]((?:{alternatives})|{_FINDER_PRONOUNS})"))
         return self._finders[classes]
 
     def quantities(self, low: str, bounds: Callable[[int, int], tuple[int, int]],
@@ -378,13 +381,17 @@ class Scanner:
                 w = _NEXT_WORD.match(low, end)
                 possessor = w is not None and w.group(1) not in _OWN
             # Compared: "than the" & co. right before it, and one of those words in the window.
-            # The short look behind is the cheaper test, so it goes first.
-            compared = _COMPARED.search(low, max(0, at - 20), at) is not None
+            # The short look behind is the cheaper test, so it goes first; `in` tests on the
+            # few characters before spare most regex searches.
+            near = low[max(0, at - 32):at]
+            compared = ("tha" in near or "compar" in near or "relativ" in near or "vs" in near or
+                        "versus" in near) and _COMPARED.search(low, max(0, at - 20), at) is not None
             if compared:
                 if comparing is None:
                     comparing = _COMPARING.search(low, start, end) is not None
                 compared = comparing
-            oblique = _OBLIQUE.search(low, max(0, at - 32), at) is not None
+            oblique = ("behind" in near or "from" in near or "out of" in near or
+                       "around" in near) and _OBLIQUE.search(low, max(0, at - 32), at) is not None
             out.append(_new_tuple(Mention, (at, classes.get(words) or classes[_normalized(words)],
                                             words, compared, possessor, oblique)))
         return out

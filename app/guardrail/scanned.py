@@ -23,6 +23,10 @@ _CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although
                            r"since|so|then|before|after|until)\s")
 _PRONOUN = re.compile(f"[^a-z0-9]({PRONOUN_ALTERNATIVES})")
 _OBJECT_PRONOUNS = frozenset(("him", "them", "whom"))
+_PARTICIPLE = re.compile(r"\s*(?!(?:some|any|no|every)thing\b|during\b|building\b|ceiling\b|"
+                         r"morning\b|evening\b|speed\b|need\b)[a-z]{2,}(?:ing|ed)\b")
+_THING_PRONOUN = re.compile(r"[^a-z0-9](?:it|its|the(?:y|ir|m)|whose)\b")
+_PERSONAL_PRONOUN = re.compile(r"[^a-z0-9](?:he|his|him|she|her|the(?:y|ir|m)|whose)\b")
 _DUMMY = re.compile(r"\s+(?:takes|took|will take|would take)\b")  # "it takes him 4 s"
 _TAKES = re.compile(r"(?:takes|took|take)\s+$")
 _WHO = re.compile(r"[^a-z0-9]who(?:m|se)?\b")
@@ -42,12 +46,13 @@ class ScannedText:
         self._reversed: str | None = None
         self._sentences: dict[int, tuple[int, int]] = {}
         self._claims: dict[int, tuple[int, int]] = {}
+        self._before: dict[tuple[int, int], list[Mention]] = {}  # mentions before a sentence
         # Mentions are cached by sentence start, computed over the window of the first quantity
         # that asked (windows differ only where the WINDOW limit cut a sentence short).
         self._windows: dict[int, int] = {}
         self._mentions: dict[int, list[Mention]] = {}
-        self._searches: dict[tuple[re.Pattern[str], int], bool] = {}
-        self._searchers: dict[re.Pattern[str], Callable[..., Any] | None] = {}
+        self._searches: dict[tuple[int, int], bool] = {}  # (id(pattern), where): found
+        self._searchers: dict[int, Callable[..., Any] | None] = {}  # id(pattern): its search
         self._needles: dict[str, bool] = {}
         self._may_mention: dict[tuple[int, int, frozenset[str]], bool] = {}
         self._folds: bool | None = None
@@ -90,22 +95,29 @@ class ScannedText:
 
     def sentence_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
         """Whether the quantity's sentence matches; cached, as many rules ask about one sentence."""
-        if pattern in self._searchers:
-            search = self._searchers[pattern]
+        # Keyed by id: a compiled pattern's hash reads all its code each time (sre's
+        # pattern_hash), and the rule file's patterns live as long as the guardrail.
+        key = id(pattern)
+        if key in self._searchers:
+            search = self._searchers[key]
         else:
-            search = self._searchers[pattern] = self._searcher(pattern)
+            search = self._searchers[key] = self._searcher(pattern)
         if search is None:
             return False
         s, e = self.sentence(q)
-        found = self._searches.get((pattern, s))
+        found = self._searches.get((key, s))
         if found is None:
-            found = self._searches[(pattern, s)] = search(self.text, s, e) is not None
+            found = self._searches[(key, s)] = search(self.text, s, e) is not None
         return found
+
+    def plural(self, words: str) -> bool:
+        """Whether a mention names several things: "cartons", not "bus" or "glass"."""
+        return words.endswith("s") and words not in self._scanner.object_forms
 
     def clause_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
         """Whether the quantity's clause (see `claim`) matches."""
         cs, ce = self.claim(q)
-        key = (pattern, -1 - cs)  # apart from sentence_has's keys, which are sentence starts
+        key = (id(pattern), -1 - cs)  # apart from sentence_has's keys (sentence starts)
         found = self._searches.get(key)
         if found is None:
             found = self._searches[key] = pattern.search(self.text, cs, ce) is not None
@@ -115,9 +127,10 @@ class ScannedText:
         """False if `pattern` (None: no pattern, True) matches in no sentence of the text."""
         if pattern is None:
             return True
-        if pattern not in self._searchers:
-            self._searchers[pattern] = self._searcher(pattern)
-        return self._searchers[pattern] is not None
+        key = id(pattern)
+        if key not in self._searchers:
+            self._searchers[key] = self._searcher(pattern)
+        return self._searchers[key] is not None
 
     def _searcher(self, pattern: re.Pattern[str]) -> Callable[..., Any] | None:
         """The fastest equivalent of pattern.search on this text; None if it cannot match."""
@@ -189,7 +202,12 @@ class ScannedText:
         s, e = self.sentence(q)
         found = self._may_mention.get((s, e, classes))
         if found is None:
-            found = self._may_mention[(s, e, classes)] = self._words_near(classes, s, e)
+            named = self._mentions.get(s)
+            if named is not None and any(m.cls in classes for m in named):
+                found = True  # subjects() has read this sentence already
+            else:
+                found = self._words_near(classes, s, e)
+            self._may_mention[(s, e, classes)] = found
         if not found:
             self._windows.setdefault(s, e)  # as subjects(q) would have
         return found
@@ -201,14 +219,21 @@ class ScannedText:
         finder, or_pronoun = self._scanner.finders(classes)
         text = self.text
         m = or_pronoun.search(text, s - 1, e)  # one search usually settles it: neither is there
+        people = self._scanner.people
+        # "who" with no one named before it is someone (the first class of `people`).
+        if people and people[0] in classes and _WHO.search(text, s - 1, e) is not None:
+            return True
         if m is None:
             return False
         if m.group(1) not in PRONOUNS or finder.search(text, m.start(), e) is not None:
             return True
-        # "who" with no one named before it is someone (the first class of `people`).
-        if self._scanner.people and self._scanner.people[0] in classes and \
-                _WHO.search(text, m.start(), e) is not None:
-            return True
+        # A referent before the sentence, if one of its pronouns can name one of the classes:
+        # "it" names no person, "he" only people.
+        if classes.isdisjoint(people):
+            if _THING_PRONOUN.search(text, m.start(), e) is None:
+                return False
+        elif classes.issubset(people) and _PERSONAL_PRONOUN.search(text, m.start(), e) is None:
+            return False
         return finder.search(text, lo - 1, s) is not None
 
     def subjects(self, q: Quantity, movers: Any = None) -> dict[str, str]:
@@ -220,9 +245,10 @@ class ScannedText:
         person, "he" and "who" only people ("who" with no one named is someone). Objects
         something is compared with do not count, nor "men's" in "men's downhill", nor an owner
         of something else ("the striker's shot"), except as a pronoun's referent, nor, beside
-        another object of the clause, one after a preposition of place ("from behind the bus"). `movers`, if
-        given, are the classes a referent may be of (what can have such a quantity: "it is
-        travelling at 110 km/h" is not about the racking named last)."""
+        another object of the clause, one after a preposition of place ("from behind the bus").
+        An apposition is about the noun before its comma ("the humanoid, about 6 m tall").
+        `movers`, if given, are the classes a referent may be of (what can have such a
+        quantity: "it is travelling at 110 km/h" is not about the racking named last)."""
         s, e = self.sentence(q)
         found = self._mentions.get(s)
         if found is None:
@@ -253,7 +279,15 @@ class ScannedText:
             if p is not None:
                 in_clause = self._referent(p.group(1), p.start(1), s, found, movers)
             else:
-                in_clause = direct
+                # An apposition describes the noun before its comma: "The humanoid, about 6 m
+                # tall, ...".
+                before = [m for m in direct if m.pos < cs]
+                if before and text[cs - 1] == "," and \
+                        not text[before[-1].pos + len(before[-1].words):cs - 1].strip() and \
+                        not _PARTICIPLE.match(text, cs):  # "..., passing him at 50 km/h"
+                    in_clause = before[-1:]
+                else:
+                    in_clause = direct
         first: dict[str, str] = {}
         for m in in_clause:
             first.setdefault(m.cls, m.words)
@@ -275,6 +309,9 @@ class ScannedText:
             return [Mention(at, people[0], "person", False)] if people else []
         if not before:
             lo = max(0, s - _REACH, self.text.rfind("\n\n", 0, s) + 2)
-            before = [m for m in self._scanner.mentions(self.text, lo, s)
-                      if not m.compared and can_name(m)]
+            window = self._before.get((lo, s))
+            if window is None:
+                window = self._before[(lo, s)] = [
+                    m for m in self._scanner.mentions(self.text, lo, s) if not m.compared]
+            before = [m for m in window if can_name(m)]
         return before[-1:]

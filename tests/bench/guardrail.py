@@ -2,13 +2,17 @@
 
     python tests/bench/guardrail.py [--rules FILE] [--repeat N] [--verbose]
 
-Two labelled sets, reported apart: the *old* set (tests/data/guardrail/*.yaml), written with the
-rules in view, and the *blind* set (tests/data/guardrail/blind/*.yaml), written by helpers who
-never saw the rules, the code or the old set (see its README). "Positive" means the guardrail did
-not pass the output (any finding under the annotate-all policy); the labels say whether a careful
-reader would flag it. Intervals are 95% Wilson score intervals. The cost is measured on two
-4,096-token outputs, one built from the old set's plausible reasoning and one number-dense,
-without and with the parse.
+Three labelled sets, reported apart: the *old* set (tests/data/guardrail/*.yaml), written with
+the rules in view; the *dev* set (tests/data/guardrail/blind/*.yaml), written by helpers who never
+saw the rules, the code or the old set, and read while the second round of rules was written;
+and the *held-out* set (tests/data/guardrail/blind_heldout/*.yaml), written by two other helpers
+the same way and measured once, after those rules were committed (see each folder's README).
+"Positive" means the guardrail did not pass the output (any finding under the annotate-all
+policy); the labels say whether a careful reader would flag it. Intervals are 95% Wilson score
+intervals. The cost is measured on two 4,096-token outputs, one built from the old set's
+plausible reasoning and one number-dense, without and with the parse, as wall-clock time and as
+CPU time (time.process_time over batches of checks: on a shared machine the CPU time is the
+steadier of the two, and the one to compare between trees run on the same texts).
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ from app.guardrail import Guardrail, GuardrailContext, extract_choices  # noqa: 
 from app.reasoning import parse_reasoning  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "guardrail"
-BLIND = DATA / "blind"
+BLIND = DATA / "blind"  # the dev set since the second round of rules
+HELDOUT = DATA / "blind_heldout"
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -140,19 +145,39 @@ def time_checks(guardrail: Guardrail, text: str, ctx: GuardrailContext,
     return out
 
 
+def cpu_per_check(guardrail: Guardrail, text: str, ctx: GuardrailContext, batches: int,
+                  per_batch: int = 10) -> list[float]:
+    """CPU µs per check (time.process_time), one sample per batch of `per_batch` checks."""
+    parsed = parse_reasoning(text)
+    for _ in range(per_batch):  # warm the caches a long-running server has warm
+        guardrail.check(parsed, ctx)
+    out = []
+    for _ in range(batches):
+        t0 = time.process_time()
+        for _ in range(per_batch):
+            guardrail.check(parsed, ctx)
+        out.append((time.process_time() - t0) / per_batch * 1e6)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rules")
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--tokens", type=int, default=4096)
+    ap.add_argument("--cpu-batches", type=int, default=100,
+                    help="batches of 10 checks for the CPU time (0: skip)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     guardrail = Guardrail.from_yaml(args.rules)
     cases = load_cases()
     report("old set (written with the rules in view)", guardrail, cases, args.verbose)
-    blind = load_cases(BLIND)
-    if blind:
-        report("blind set (written without the rules)", guardrail, blind, args.verbose)
+    for name, folder in (("dev set (blind/: written without the rules, read for round 2)", BLIND),
+                         ("held-out set (blind_heldout/: written without the rules, "
+                          "measured once)", HELDOUT)):
+        labelled = load_cases(folder) if folder.is_dir() else []
+        if labelled:
+            report(name, guardrail, labelled, args.verbose)
     typical = []
     for case in cases:
         ctx, parsed = context_of(case), parse_reasoning(case["output"])
@@ -177,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                       if name == "check" and args.tokens == 4096 else "")
             print(f"  {name:12s} mean {statistics.fmean(samples):6.0f} µs   "
                   f"median {median:6.0f} µs   p99 {p99:6.0f} µs{budget}")
+        if args.cpu_batches:
+            cpu = sorted(cpu_per_check(guardrail, text, ctx, args.cpu_batches))
+            print(f"  check (CPU)  min {cpu[0]:6.0f} µs   median {statistics.median(cpu):6.0f} µs"
+                  f"   ({args.cpu_batches} batches of 10, time.process_time)")
     return 0
 
 
