@@ -10,7 +10,7 @@ import math
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import ClassVar, FrozenSet, Iterator, List, Optional, Tuple
+from typing import ClassVar, FrozenSet, Iterator, List, Tuple
 
 from app.guardrail.base import Document, Finding, GuardrailContext, Rule
 from app.guardrail.scan import Quantity, Wanted
@@ -37,6 +37,11 @@ class QuantityRule(Rule):
         # Open bounds as infinities: `violated` runs for most quantities and must stay cheap.
         object.__setattr__(self, "lo", -math.inf if self.min is None else self.min)
         object.__setattr__(self, "hi", math.inf if self.max is None else self.max)
+        # Conditions asked before finding what a quantity is about (those on the sentence or
+        # the text), and what they are: rules with the same ones are asked once per quantity.
+        object.__setattr__(self, "asked_first", self.conditional and self.within != "clause")
+        object.__setattr__(self, "condition", (id(self.requires), id(self.unless), self.within,
+                                               id(self.requires_text), id(self.unless_text)))
 
     def violated(self, value: float) -> bool:
         return not self.lo <= value <= self.hi  # type: ignore[attr-defined]
@@ -77,6 +82,8 @@ class QuantityRules:
                 st.may_match(r.requires) and st.may_match(r.requires_text)))
             plans = self._plans.get((active, dead))
             if plans is None:
+                if len(self._plans) > 256:  # texts name many combinations: keep it bounded
+                    self._plans.clear()
                 plans = self._plans[(active, dead)] = {}
                 for r in self.rules:
                     if r.severity in active and r.id not in dead:
@@ -96,16 +103,21 @@ class QuantityRules:
                 if plan is None or plan.lo <= q.value <= plan.hi:
                     continue
                 v = q.value
-                generic, specific, objects = plan.violations(v)
+                found = plan.violations(v)
+                generic, specific, objects, ask = found
                 for r in generic:
                     if r.applies(st, q) and not st.not_claimed(q):
                         yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
                                           limit=r.limit(v), object="object")
                 # Conditions on the sentence or the text are cheap (cached per sentence): asked
                 # first. Those on the clause are asked only of the subjects' rules.
-                if objects is None:
-                    specific = [r for r in specific if r.within == "clause" or r.applies(st, q)]
-                    objects = frozenset(c for r in specific for c in r.objects)
+                if ask:  # one rule per distinct condition asks it; the rest is remembered
+                    failed = 0
+                    for i, r in enumerate(ask):
+                        if not r.applies(st, q):
+                            failed |= 1 << i
+                    if failed:
+                        specific, objects = plan.kept(found, failed)
                 # Both spare the costly part: finding what the quantity is about.
                 if not specific or not st.may_mention(objects, q):
                     continue
@@ -139,32 +151,48 @@ class _Plan:
             self.lo = max(self.lo, r.min)
         if r.max is not None:
             self.hi = min(self.hi, r.max)
-        self._points = sorted({b for r in self.generic + self.specific for b in (r.min, r.max)
-                               if b is not None})
+        self._points: list[float] | None = None  # every bound, sorted: worked out when asked
         self._violations: dict[int, _Violations] = {}
         self._by_value: dict[float, _Violations] = {}
+        self._kept: dict[tuple[int, int], tuple[list[QuantityRule], FrozenSet[str]]] = {}
 
     def violations(self, v: float) -> _Violations:
-        """The generic and the specific rules whose bounds `v` breaks, and the specific ones'
-        object classes if none of them has conditions on the sentence or the text (else None:
-        ask each; conditions on the clause are asked later, of the subjects' rules only). Only
-        the bounds' order matters, so this is worked out once per interval between them (and
+        """The generic and the specific rules whose bounds `v` breaks, the specific ones' object
+        classes, and one of them per distinct condition on the sentence or the text to ask
+        (conditions on the clause are asked later, of the subjects' rules only). Only the
+        bounds' order matters, so this is worked out once per interval between them (and
         remembered per value: outputs repeat their numbers)."""
         found = self._by_value.get(v)
         if found is not None:
             return found
+        if self._points is None:
+            self._points = sorted({b for r in self.generic + self.specific
+                                   for b in (r.min, r.max) if b is not None})
         i = bisect_left(self._points, v)
         key = 2 * i + (i < len(self._points) and self._points[i] == v)
         found = self._violations.get(key)
         if found is None:
             specific = [r for r in self.specific if not r.lo <= v <= r.hi]
+            asked = {r.condition: r for r in specific if r.asked_first}  # type: ignore
             found = self._violations[key] = (
                 [r for r in self.generic if not r.lo <= v <= r.hi], specific,
-                None if any(r.conditional and r.within != "clause" for r in specific)
-                else frozenset(c for r in specific for c in r.objects))
+                frozenset(c for r in specific for c in r.objects), tuple(asked.values()))
         if len(self._by_value) < 4096:
             self._by_value[v] = found
         return found
 
+    def kept(self, found: _Violations, failed: int) -> tuple[list[QuantityRule], FrozenSet[str]]:
+        """The specific rules of `found` whose conditions did not fail (bit i: the condition
+        of found[3][i]), and their classes; worked out once per violation and outcome."""
+        key = (id(found), failed)
+        kept = self._kept.get(key)
+        if kept is None:
+            gone = {r.condition for i, r in enumerate(found[3])  # type: ignore[attr-defined]
+                    if failed >> i & 1}
+            rules = [r for r in found[1] if not (r.asked_first and  # type: ignore[attr-defined]
+                                                 r.condition in gone)]  # type: ignore
+            kept = self._kept[key] = (rules, frozenset(c for r in rules for c in r.objects))
+        return kept
 
-_Violations = Tuple[List[QuantityRule], List[QuantityRule], Optional[FrozenSet[str]]]
+
+_Violations = Tuple[List[QuantityRule], List[QuantityRule], FrozenSet[str], Tuple[QuantityRule, ...]]

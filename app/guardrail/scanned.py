@@ -219,14 +219,15 @@ class ScannedText:
         finder, or_pronoun = self._scanner.finders(classes)
         text = self.text
         m = or_pronoun.search(text, s - 1, e)  # one search usually settles it: neither is there
+        if m is not None and (m.group(1) not in PRONOUNS or
+                              finder.search(text, m.start(), e) is not None):
+            return True
         people = self._scanner.people
         # "who" with no one named before it is someone (the first class of `people`).
         if people and people[0] in classes and _WHO.search(text, s - 1, e) is not None:
             return True
         if m is None:
             return False
-        if m.group(1) not in PRONOUNS or finder.search(text, m.start(), e) is not None:
-            return True
         # A referent before the sentence, if one of its pronouns can name one of the classes:
         # "it" names no person, "he" only people.
         if classes.isdisjoint(people):

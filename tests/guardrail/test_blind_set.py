@@ -1,6 +1,7 @@
-"""The blind set (tests/data/guardrail/blind, see its README): well formed, and its figures are
-computed. No target is asserted here: a test that failed below a target would invite tuning the
-rules to these cases; tests/bench/guardrail.py reports the figures instead."""
+"""The blind sets (tests/data/guardrail/blind, the development set, and blind_heldout, the held-out
+set; see their READMEs): well formed, and their figures are computed. No target is asserted here:
+a test that failed below a target would invite tuning the rules to these cases;
+tests/bench/guardrail.py reports the figures instead."""
 from __future__ import annotations
 
 import sys
@@ -13,22 +14,31 @@ sys.path.insert(0, str(ROOT))
 
 from app.guardrail import Guardrail  # noqa: E402
 from app.reasoning import parse_reasoning  # noqa: E402
-from tests.bench.guardrail import BLIND, evaluate, figures, load_cases, wilson  # noqa: E402
+from tests.bench.guardrail import (BLIND, HELDOUT, evaluate, figures, load_cases,  # noqa: E402
+                                   wilson)
 
 KINDS = {"speed", "derived_kinematics", "probability", "count_mismatch", "negative_quantity",
          "letter_mismatch", "yes_no_mismatch", "option_not_offered", "timestamp",
          "height_or_mass"}
-CASES = load_cases(BLIND)
+SETS = {"dev": BLIND, "heldout": HELDOUT}
+CASES = [c for folder in SETS.values() for c in load_cases(folder)]
 
 
-def test_the_set_is_big_balanced_and_documented():
-    assert (BLIND / "README.md").is_file()
-    assert len(CASES) >= 150
-    assert len({c["id"] for c in CASES}) == len(CASES)
-    labels = [c["label"] for c in CASES]
+@pytest.mark.parametrize("folder", SETS.values(), ids=SETS.keys())
+def test_the_set_is_big_balanced_and_documented(folder):
+    cases = load_cases(folder)
+    assert (folder / "README.md").is_file()
+    assert len(cases) >= 150
+    assert len({c["id"] for c in cases}) == len(cases)
+    labels = [c["label"] for c in cases]
     assert set(labels) == {"plausible", "implausible"}
-    assert min(labels.count("plausible"), labels.count("implausible")) >= 0.4 * len(CASES)
-    assert {c["domain"] for c in CASES} >= {"driving", "warehouse", "robotics", "sports"}
+    assert min(labels.count("plausible"), labels.count("implausible")) >= 0.4 * len(cases)
+    assert {c["domain"] for c in cases} >= {"driving", "warehouse", "robotics", "sports"}
+    assert {c.get("error_kind") for c in cases if c["label"] == "implausible"} == KINDS
+
+
+def test_the_sets_are_apart():
+    assert not {c["id"] for c in load_cases(BLIND)} & {c["id"] for c in load_cases(HELDOUT)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c["id"])
@@ -41,9 +51,11 @@ def test_each_case_is_well_formed(case):
     assert case.get("duration_s") is None or case["duration_s"] > 0
 
 
-def test_figures_are_computed():
-    counts, _ = evaluate(Guardrail.from_yaml(), CASES)
-    assert sum(counts.values()) == len(CASES)
+@pytest.mark.parametrize("folder", SETS.values(), ids=SETS.keys())
+def test_figures_are_computed(folder):
+    cases = load_cases(folder)
+    counts, _ = evaluate(Guardrail.from_yaml(), cases)
+    assert sum(counts.values()) == len(cases)
     for value, low, high in figures(counts).values():
         assert 0 <= low <= value <= high <= 1
 
