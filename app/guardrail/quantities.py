@@ -195,4 +195,5 @@ class _Plan:
         return kept
 
 
-_Violations = Tuple[List[QuantityRule], List[QuantityRule], FrozenSet[str], Tuple[QuantityRule, ...]]
+_Violations = Tuple[List[QuantityRule], List[QuantityRule], FrozenSet[str],
+                    Tuple[QuantityRule, ...]]

@@ -25,12 +25,14 @@ _NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"
 # "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2",
 # "the probability that the pedestrian steps into the road is 140%": the first number after the
 # keyword, in its sentence, once a verb or sign introduces it.
-_CONNECTORS = (r"is|are|of|at|around|about|approximately|roughly|estimated|score|level|value|be|would|"
+_CONNECTORS = (r"is|are|of|at|around|about|approximately|roughly|estimated|score|level|value|be|"
+               r"would|"
                r"will|was|than|reaches|reached|stands|sits|equals|exceeds|rises|goes up|climbs|"
                r"jumps|becomes|to|~|=|:|≈")
 _PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
                 rf"(?:\s+(?:{_CONNECTORS}))*\s*[:=~≈]?\s*" + _NUMBER +
-                r"|\w*\s+(?:(?:that|of|for)\s+)?[^.;!?\n0-9]{1,100}?\s+(?:is|are|was|would be|will be|"
+                r"|\w*\s+(?:(?:that|of|for)\s+)?[^.;!?\n0-9]{1,100}?\s+(?:is|are|was|would be|"
+                r"will be|"
                 r"stands at|sits at|reaches|equals|of|at|as high as|about|around|roughly|"
                 r"approximately|estimated at)(?:\s+(?:about|around|roughly|approximately|"
                 r"estimated at|at|~))*\s*[:=~≈]?\s*" + _NUMBER.replace("(", "(?P<n2>", 1)
