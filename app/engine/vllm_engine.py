@@ -289,8 +289,10 @@ class VLLMEngine(Engine):
         def run(device: str | None):
             kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata, device=device)
             p = {**prompt, "mm_processor_kwargs": kw} if kw else prompt
+            # lora_request only when there is one: the surface without LoRA stays vLLM 0.26's.
+            extra = {"lora_request": lora} if lora is not None else {}
             request = self._llm.input_processor.process_inputs(
-                request_id, p, params, supported_tasks=self._tasks, lora_request=lora)
+                request_id, p, params, supported_tasks=self._tasks, **extra)
             move_to_host(request)
             return request
 
@@ -374,7 +376,8 @@ class VLLMEngine(Engine):
                                       device=self._mm_device)
                 if kw:
                     prompt["mm_processor_kwargs"] = kw
-            stream = self._llm.generate(request, params, inp.request_id, lora_request=lora)
+            stream = self._llm.generate(request, params, inp.request_id,
+                                        **({"lora_request": lora} if lora is not None else {}))
             async for ro in stream:
                 deltas = [ChoiceDelta(index=o.index, text=o.text, new_tokens=len(o.token_ids),
                                       finish_reason=o.finish_reason, stop_reason=o.stop_reason,
