@@ -186,6 +186,20 @@ class Settings(BaseSettings):
         True, description="Decode a clip's keyframe intervals side by side, each part with a "
                           "decoder of its own, when its decode has several threads (the frames "
                           "are identical; a camera's 1 s keyframe interval splits well).")
+    video_decoder: Literal["auto", "cpu", "nvdec"] = Field(
+        "auto", description="Where clips are decoded: cpu; nvdec (the GPU's video decoders, "
+                            "H.264/HEVC/AV1/VP9, converted and resized on the GPU; any NVDEC "
+                            "error falls back to the CPU; the server does not start without "
+                            "a usable NVDEC); auto (NVDEC where the host has it, for frames of "
+                            "video_nvdec_min_pixels or more, or any clip while every CPU core "
+                            "is busy decoding; else the CPU).")
+    video_nvdec_device: int = Field(0, ge=0, description="CUDA device index whose NVDEC decodes.")
+    video_nvdec_max_decodes: int = Field(
+        8, ge=1, description="Clips decoded on NVDEC at once (each holds decoders and surfaces "
+                             "in GPU memory); more go to the CPU.")
+    video_nvdec_min_pixels: int = Field(
+        1280 * 720, ge=0, description="Frame size, in pixels (width x height), from which auto "
+                                      "decodes on NVDEC while CPU cores are free.")
     video_cache_bytes: int = Field(1024 * 1024 * 1024, ge=0, description="LRU of decoded clips.")
     fetch_timeout_s: float = Field(30.0, gt=0, description="Whole download of one URL, in s.")
     fetch_connect_timeout_s: float = Field(5.0, gt=0, description="TCP connect, in s.")
@@ -205,6 +219,22 @@ class Settings(BaseSettings):
                                                                   "what info findings do.")
     guardrail_policy_warning: Policy = Field("annotate", description="... warning findings.")
     guardrail_policy_critical: Policy = Field("annotate", description="... critical findings.")
+    guardrail_critic: bool = Field(
+        False, description="Ask the served model, with the request's own video, whether each "
+                           "answer is physically plausible (Cosmos-Reason1's video critic "
+                           "prompt; one more engine request per answer); an implausible verdict "
+                           "is a `critic.implausible` finding. Requests may override it with "
+                           "their `guardrail_critic` extension.")
+    guardrail_critic_per_request: bool = Field(
+        True, description="Let a request turn the model critic on or off (`guardrail_critic` "
+                          "extension); false: a request asking otherwise than the server gets "
+                          "400.")
+    guardrail_critic_max_tokens: int = Field(
+        1024, ge=16, le=8192, description="Most tokens the critic may write (its analysis and "
+                                          "verdict); fewer if the context has less room.")
+    guardrail_critic_severity: Literal["info", "warning", "critical"] = Field(
+        "warning", description="Severity of a `critic.implausible` finding: its guardrail "
+                               "policy (annotate, block) applies.")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -41,6 +41,10 @@ FETCH_BYTES = Counter("cosmos_ingest_fetched_bytes_total", "Encoded media bytes 
                       ["scheme"], registry=REGISTRY)
 DECODE_SECONDS = Histogram("cosmos_ingest_decode_seconds", "Decoding, sampling and resizing one "
                            "video.", buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+DECODES = Counter("cosmos_ingest_decodes_total", "Videos decoded, by the decoder that produced "
+                  "their frames (cpu, nvdec).", ["decoder"], registry=REGISTRY)
+NVDEC_FALLBACKS = Counter("cosmos_ingest_nvdec_fallbacks_total", "Videos NVDEC failed on and the "
+                          "CPU decoded instead.", registry=REGISTRY)
 FRAMES_SAMPLED = Histogram("cosmos_ingest_frames_sampled", "Frames kept per video.",
                            buckets=(2, 4, 8, 16, 32, 64, 128, 256, 512, 768), registry=REGISTRY)
 VISION_TOKENS = Histogram("cosmos_ingest_vision_tokens", "Vision tokens per request.",
@@ -86,6 +90,12 @@ GUARDRAIL_VERDICTS = Counter("cosmos_guardrail_verdicts_total", "Verdicts.", ["v
                              registry=REGISTRY)
 GUARDRAIL_FINDINGS = Counter("cosmos_guardrail_findings_total", "Findings by rule and severity.",
                              ["rule", "severity"], registry=REGISTRY)
+GUARDRAIL_CRITIC_SECONDS = Histogram("cosmos_guardrail_critic_seconds", "One model critic ask "
+                                     "(prompt, engine request, parse), per checked choice.",
+                                     buckets=_LATENCY_BUCKETS, registry=REGISTRY)
+GUARDRAIL_CRITIC_VERDICTS = Counter("cosmos_guardrail_critic_verdicts_total", "Model critic "
+                                    "outcomes: plausible, implausible, unknown, skipped, timeout, "
+                                    "error.", ["verdict"], registry=REGISTRY)
 
 
 class _Exposition:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-MEDIA = REPO.parent / "shared" / "media"
+MEDIA = Path(os.environ.get("COSMOS_TEST_MEDIA") or REPO.parent / "shared" / "media")
 TINY_MODEL_DIR = REPO / ".cache" / "tiny-model"
 SERVED_NAME = "cosmos-tiny"
 

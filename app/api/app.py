@@ -71,6 +71,13 @@ def _build_guardrail(settings: Settings) -> Guardrail | None:
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Raises ConfigError (before anything starts) for settings that can never serve."""
     profile = deployment_profile(settings)
+    if settings.video_decoder == "nvdec":
+        from app.errors import ConfigError
+        from app.ingest.nvdec import host_supports
+
+        problem = host_supports()
+        if problem:
+            raise ConfigError(f"video_decoder=nvdec, but {problem}; use auto or cpu")
     engine = engine or build_engine(settings)
     quantization = quantization_label(settings)
 
@@ -92,6 +99,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         except Exception as exc:  # noqa: BLE001
             log.exception("engine failed to start")
             return fail(app, "engine failed to start", exc)
+        try:  # after the engine: its workers must be started before this process touches CUDA
+            await app.state.ingestor.start_nvdec()
+        except Exception as exc:  # noqa: BLE001
+            return fail(app, "video_decoder=nvdec, but NVDEC failed to start", exc)
         if settings.warmup_on_start:
             try:
                 took = await warm_up(engine)

@@ -78,6 +78,10 @@ class CoreScheduler:
         self._waiting: collections.deque = collections.deque()
         self._cond = threading.Condition()
 
+    def saturated(self) -> bool:
+        """No core free, or decodes waiting for one: the CPU is the bottleneck."""
+        return self.free < 1 or bool(self._waiting) or self._queued() > 0
+
     @contextlib.contextmanager
     def hold(self, parts: int, *, deadline: float,
              cancel: threading.Event | None = None) -> Iterator[int]:

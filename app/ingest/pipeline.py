@@ -9,12 +9,15 @@ import logging
 import threading
 import time
 
+from app import metrics
 from app.config import Settings
-from app.errors import CosmosError, MediaError
+from app.errors import CosmosError, DecodeCancelledError, MediaError, MediaTimeoutError
 from app.ingest.cores import CoreScheduler, host_cores
-from app.ingest.decode import decode, plan_split
+from app.ingest.decode import Decoded, decode
+from app.ingest.nvdec import MAX_PARTS, Nvdec, NvdecError, codec_reason
 from app.ingest.probe import Probe, SourceLimits, probe
 from app.ingest.sampling import Plan, make_plan
+from app.ingest.split import Split, plan_split
 from app.ingest.types import VideoClip, VideoOptions
 
 log = logging.getLogger(__name__)
@@ -35,13 +38,13 @@ def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) ->
 
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
            deadline: float | None = None, cancel: threading.Event | None = None,
-           cores: CoreScheduler | None = None) -> VideoClip:
+           cores: CoreScheduler | None = None, nvdec: Nvdec | None = None) -> VideoClip:
     """`source`: a local path or the file's bytes. Raises CosmosError subclasses only;
     `cancel` stops the work between packets (DecodeCancelledError). `cores`: the server's
     scheduler the decode takes its threads from (without one: every core, or
-    video_decode_threads where set)."""
+    video_decode_threads where set). `nvdec`: the server's GPU decoder, when it has one."""
     try:
-        return _ingest(source, options, settings, deadline, cancel, cores)
+        return _ingest(source, options, settings, deadline, cancel, cores, nvdec)
     except CosmosError:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that trips FFmpeg/PyAV is still a bad file
@@ -51,7 +54,7 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
 
 def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
             deadline: float | None, cancel: threading.Event | None,
-            cores: CoreScheduler | None) -> VideoClip:
+            cores: CoreScheduler | None, nvdec: Nvdec | None) -> VideoClip:
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + settings.video_decode_timeout_s
@@ -62,14 +65,18 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         times = p.seconds(p.frame_pts)
         plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
         split = plan_split(p, plan) if settings.video_decode_split else None
-        parts = split.max_parts if split else 1
-        if settings.video_decode_threads or cores is None:
-            hold = contextlib.nullcontext(settings.video_decode_threads or host_cores())
-        else:
-            hold = cores.hold(parts, deadline=deadline, cancel=cancel)
-        with hold as threads:
-            decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel,
-                             split=split)
+        decoded = None
+        if nvdec is not None and _wants_nvdec(settings, p, nvdec, cores):
+            try:
+                wait_s = deadline - time.monotonic() if settings.video_decoder == "nvdec" else 0
+                decoded = _on_nvdec(nvdec, p, plan, split, source, deadline, cancel, wait_s)
+            except NvdecError as exc:  # the CPU takes the clip, within the same deadline
+                log.warning("NVDEC failed (%s); decoding on the CPU", exc)
+                metrics.NVDEC_FALLBACKS.inc()
+        if decoded is None:
+            decoded = _on_cpu(p, plan, split, settings, deadline, cancel, cores)
+        threads = decoded.threads
+        metrics.DECODES.labels(decoded.decoder).inc()
         stream_index, codec = p.stream.index, p.stream.codec_context.name
     finally:
         p.close()
@@ -85,4 +92,52 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         frames_sha256=hashlib.sha256(decoded.frames.data).hexdigest(),
         extra={"rotation": decoded.rotation, "codec": codec, "span_frames": plan.span_frames,
                "damaged_packets": decoded.damaged, "decode_threads": threads,
-               "decode_parts": decoded.parts})
+               "decode_parts": decoded.parts, "decoder": decoded.decoder})
+
+
+def _wants_nvdec(settings: Settings, p: Probe, nvdec: Nvdec, cores: CoreScheduler | None) -> bool:
+    """`nvdec`: every clip NVDEC can take. `auto`: a clip NVDEC can take whose frames are large
+    enough to favour it (video_nvdec_min_pixels), or any while the CPU is the bottleneck (no
+    core free, or decodes waiting for one)."""
+    if not nvdec.ready or codec_reason(p) is not None:
+        return False
+    if settings.video_decoder == "nvdec":
+        return True
+    return p.width * p.height >= settings.video_nvdec_min_pixels or (
+        cores is not None and cores.saturated())
+
+
+def _on_nvdec(nvdec: Nvdec, p: Probe, plan: Plan, split: Split | None, source: str | bytes,
+              deadline: float, cancel: threading.Event | None, wait_s: float) -> Decoded | None:
+    """None when no NVDEC slot frees within `wait_s` (the CPU takes the clip then)."""
+    if not nvdec.try_acquire(wait_s):
+        return None
+    try:
+        with nvdec.backend(p, source) as backend:
+            # Parts go to NVDEC's engines side by side, one decoder each, as on the CPU.
+            parts = min(split.max_parts, MAX_PARTS) if split else 1
+            decoded = decode(p, plan, deadline=deadline, threads=parts, cancel=cancel,
+                             split=split, backend=backend)
+    except (MediaTimeoutError, DecodeCancelledError):
+        raise  # the same for either decoder
+    except Exception as exc:  # noqa: BLE001 - any NVDEC error: the CPU takes the clip
+        raise NvdecError(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        nvdec.release()
+    if decoded.skipped:  # a frame NVDEC did not give: the CPU's concealment decides, as always
+        raise NvdecError(f"{decoded.skipped} sampled frames missing")
+    decoded.threads = 0
+    return decoded
+
+
+def _on_cpu(p: Probe, plan: Plan, split: Split | None, settings: Settings, deadline: float,
+            cancel: threading.Event | None, cores: CoreScheduler | None) -> Decoded:
+    parts = split.max_parts if split else 1
+    if settings.video_decode_threads or cores is None:
+        hold = contextlib.nullcontext(settings.video_decode_threads or host_cores())
+    else:
+        hold = cores.hold(parts, deadline=deadline, cancel=cancel)
+    with hold as threads:
+        decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel, split=split)
+    decoded.threads = threads
+    return decoded

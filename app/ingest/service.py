@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,10 +28,13 @@ from app.ingest import options as opts
 from app.ingest.cache import ClipCache
 from app.ingest.cores import CoreScheduler, decode_workers
 from app.ingest.images import decode_image
+from app.ingest.nvdec import Nvdec, host_supports
 from app.ingest.pipeline import ingest
 from app.ingest.sources import Media, Sources
 from app.ingest.types import VideoClip, VideoOptions
 from app.profiles.resolve import Resolved, resolve
+
+log = logging.getLogger(__name__)
 
 
 class VideoIngestor:
@@ -40,12 +44,31 @@ class VideoIngestor:
         self.profile = profile or resolve(settings)
         self.sources = Sources(settings)
         self.cache = ClipCache(settings.video_cache_bytes)
-        self.workers = decode_workers(settings.video_decode_workers)
+        # NVDEC (app/ingest/nvdec.py) is made here and started by the server once the engine
+        # runs (`start_nvdec`); its decodes occupy a pool thread each but hardly any CPU.
+        self.nvdec = Nvdec(settings.video_nvdec_device, settings.video_nvdec_max_decodes) \
+            if settings.video_decoder != "cpu" and host_supports() is None else None
+        self.workers = decode_workers(settings.video_decode_workers) + (
+            settings.video_nvdec_max_decodes if self.nvdec else 0)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cosmos-decode")
         self._pending = 0  # jobs submitted to the pool and not finished (running or queued)
         self._queued = 0  # of which not started (changed by workers too: under _queue_lock)
         self._queue_lock = threading.Lock()
         self.cores = CoreScheduler(queued=lambda: self._queued)
+
+    async def start_nvdec(self) -> None:
+        """Start NVDEC (after the engine: see app/ingest/nvdec.py). Raises only where the
+        settings ask for NVDEC and nothing else (video_decoder=nvdec); auto serves on the CPU."""
+        if self.nvdec is None:
+            return
+        try:
+            took = await asyncio.to_thread(self.nvdec.start)
+            log.info("NVDEC ready on CUDA device %d in %.2f s", self.nvdec.device, took)
+        except Exception as exc:  # noqa: BLE001
+            self.nvdec.failure = f"{type(exc).__name__}: {exc}"
+            if self.settings.video_decoder == "nvdec":
+                raise
+            log.warning("NVDEC unavailable (%s); decoding on the CPU", self.nvdec.failure)
 
     def options(self, overrides: dict | opts.VideoRequestOptions | None = None) -> VideoOptions:
         return opts.build(self.profile, opts.request_options(overrides))
@@ -89,7 +112,7 @@ class VideoIngestor:
                                     f"(video_decode_timeout_s)")
         source = media.load(self.settings.video_max_bytes, "video_max_bytes")
         clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit,
-                      cancel=cancel, cores=self.cores)
+                      cancel=cancel, cores=self.cores, nvdec=self.nvdec)
         if isinstance(source, str):
             clip.source_bytes = media.size
         return clip

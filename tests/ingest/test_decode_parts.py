@@ -15,7 +15,8 @@ import pytest
 
 from app.errors import DecodeCancelledError, MediaTimeoutError
 from app.ingest import VideoIngestor, cores
-from app.ingest.decode import decode, plan_split
+from app.ingest.decode import decode
+from app.ingest.split import plan_split
 from app.ingest.options import default_options
 from app.ingest.pipeline import ingest
 from app.ingest.probe import probe

@@ -26,13 +26,13 @@ def run(path, settings, **options):
 def count_decoded(monkeypatch) -> list[int]:
     """Spy on how many frames the decoder hands back (skipped frames never come out)."""
     seen: list[int] = []
-    take = decode_mod._Sink.take
+    take = decode_mod.Sink.take
 
     def spy(self, key, frame):
         seen.append(key)
         take(self, key, frame)
 
-    monkeypatch.setattr(decode_mod._Sink, "take", spy)
+    monkeypatch.setattr(decode_mod.Sink, "take", spy)
     return seen
 
 

@@ -1,0 +1,246 @@
+"""Decode on the GPU's NVDEC engines, convert and resize there, hand over only the small frames.
+
+Route (issue 16 measured the candidates on an H200; docs/performance.md, "NVDEC"): FFmpeg's
+native H.264/HEVC/AV1/VP9 parsers with the CUDA hwaccel, through PyAV (already a dependency):
+- the parser stays FFmpeg's, so the frame plan, the keyframe-interval parts
+  (app/ingest/split.py) and `skip_frame=NONREF` for unwanted frames work exactly as on the CPU,
+  and an H.264/HEVC decode is bit-exact by the standard: the same YUV samples as the CPU's;
+- decoded surfaces stay on the GPU (`is_hw_owned`) and reach torch by DLPack, with no copy;
+- a kept frame is converted to RGB (BT.601, as the reference's swscale does, chroma repeated)
+  and resized with torch's antialiased bicubic (what the reference, qwen-vl-utils, applies with
+  torchvision) on the GPU; only the resized frames (40 x 196 x 364 x 3 = 8.6 MB for a 1080p clip
+  at the 81,920 budget) cross to host memory. vLLM's processor takes host arrays in its API
+  process (its engine core is another process), so that copy is the one left.
+
+CUDA is only touched in `Nvdec.start()`, called once the vLLM engine core is running (a CUDA
+context made before vLLM forks its workers would break them). Any NVDEC error gives the clip
+back to the CPU decoder (app/ingest/pipeline.py), counted in `cosmos_ingest_nvdec_fallbacks_total`.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import io
+import logging
+import threading
+import time
+
+import av
+import numpy as np
+
+from app.ingest.decode import Frames, Sink, fresh_decoder
+from app.ingest.probe import Probe
+from app.ingest.sampling import Plan
+
+log = logging.getLogger(__name__)
+
+# Native decoders with an NVDEC hwaccel, and NVDEC's largest frame for each (NVIDIA's Video
+# Codec SDK support matrix, Ampere and later: H.264 4096x4096, the others 8192x8192).
+MAX_SIDE = {"h264": 4096, "hevc": 8192, "av1": 8192, "libdav1d": 8192, "vp9": 8192}
+MIN_SIDE = 48  # below NVDEC's smallest surfaces (H.264 48x16, HEVC 144x144 on some chips)
+# Keyframe-interval parts of one clip decoded side by side, a decoder (and its surfaces) each: an
+# H100/H200 has 7 NVDEC engines, shared by every clip decoding at once.
+MAX_PARTS = 8
+
+
+class NvdecError(Exception):
+    """NVDEC could not decode this clip; the CPU decoder takes it."""
+
+
+def host_supports() -> str | None:
+    """Why this host cannot decode on NVDEC, or None. Loads libraries only: no CUDA context is
+    made, so it is safe before vLLM starts its workers."""
+    try:
+        from av.codec.hwaccel import hwdevices_available
+    except ImportError:
+        return f"PyAV {av.__version__} has no hardware decoding"
+    if "cuda" not in hwdevices_available():
+        return "this PyAV's FFmpeg was built without CUDA"
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed (it converts and resizes the frames on the GPU)"
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return "this host has no NVIDIA driver (libcuda.so.1 not found)"
+    return None
+
+
+def codec_reason(probe: Probe) -> str | None:
+    """Why NVDEC cannot take this stream, or None."""
+    name = probe.stream.codec_context.name
+    if name not in MAX_SIDE:
+        return f"codec {name}"
+    if max(probe.width, probe.height) > MAX_SIDE[name] or min(probe.width, probe.height) < MIN_SIDE:
+        return f"frame size {probe.width}x{probe.height}"
+    return None
+
+
+class Nvdec:
+    """The server's NVDEC decoder: a CUDA device, started once, and a bound on the clips it
+    decodes at once (each holds a decoder and its surfaces on the GPU)."""
+
+    def __init__(self, device: int = 0, max_decodes: int = 8):
+        self.device, self.max_decodes = device, max_decodes
+        self.ready = False
+        self.failure: str | None = None
+        self._slots = threading.BoundedSemaphore(max_decodes)
+        self.torch = None
+
+    def start(self) -> float:
+        """Make the CUDA context and decode a tiny clip once (loads NVDEC, cuvid and the torch
+        kernels, ~1 s the first user would otherwise pay); returns the seconds it took."""
+        started = time.perf_counter()
+        import torch
+
+        if not torch.cuda.is_available():
+            raise NvdecError("torch sees no CUDA device")
+        self.torch = torch
+        torch.cuda.set_device(self.device)
+        data = _tiny_clip()
+        from app.ingest.probe import probe as open_probe
+        from app.ingest.sampling import make_plan
+        from app.ingest.types import VideoOptions
+
+        p = open_probe(data, time.monotonic() + 30)
+        try:
+            options = VideoOptions(fps=4.0, nframes=None, min_frames=2, max_frames=8,
+                                   min_pixels=4 * 28 * 28, max_pixels=256 * 144,
+                                   total_pixels=8 * 256 * 144)
+            plan = make_plan(p.seconds(p.frame_pts), p.fps, p.height, p.width, options,
+                             tick_s=float(p.time_base))
+            from app.ingest.decode import decode
+
+            with self.backend(p, data) as backend:
+                decode(p, plan, deadline=time.monotonic() + 30, backend=backend)
+        finally:
+            p.close()
+        self.ready = True
+        return time.perf_counter() - started
+
+    def try_acquire(self, wait_s: float = 0.0) -> bool:
+        return self._slots.acquire(timeout=wait_s) if wait_s > 0 else self._slots.acquire(False)
+
+    def release(self) -> None:
+        self._slots.release()
+
+    def backend(self, probe: Probe, source: str | bytes) -> NvdecBackend:
+        return NvdecBackend(self, probe, source)
+
+
+class NvdecBackend:
+    """The `decode.Backend` for NVDEC: hwaccel decoders, frames gathered on the GPU."""
+
+    name, strict = "nvdec", True
+
+    def __init__(self, nvdec: Nvdec, probe: Probe, source: str | bytes):
+        self.nvdec, self.probe, self.source = nvdec, probe, source
+        self.torch = nvdec.torch
+        self._containers: list = []
+
+    def __enter__(self) -> NvdecBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for c in self._containers:
+            c.close()
+
+    def _hwaccel(self):
+        from av.codec.hwaccel import HWAccel
+
+        # The primary context is torch's too, so surfaces are valid tensors there.
+        return HWAccel("cuda", device=str(self.nvdec.device), allow_software_fallback=False,
+                       is_hw_owned=True)
+
+    def decoder(self, probe: Probe, first: bool):
+        if not first:
+            return fresh_decoder(probe.stream.codec_context, hwaccel=self._hwaccel())
+        # The first part's decoder must carry the stream's display matrix to its frames, as
+        # the CPU path's does; only a demuxer's codec context has it, so the container is
+        # opened once more (headers only: the packets are the probe's).
+        src = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
+        container = av.open(src, hwaccel=self._hwaccel())
+        self._containers.append(container)
+        cc = container.streams[probe.stream.index].codec_context
+        if not cc.is_hwaccel:
+            raise NvdecError(f"no NVDEC decoder for {cc.name}")
+        return cc
+
+    def frames(self, plan: Plan) -> GpuFrames:
+        return GpuFrames(plan, self.torch, self.nvdec.device)
+
+    def sink(self, out: Frames, slots: dict[int, list[int]], rotation_source: bool) -> GpuSink:
+        return GpuSink(out, slots, rotation_source)
+
+    def threads(self, wanted: int) -> int:
+        return 1  # the GPU decodes; FFmpeg's frame threads would only add copies
+
+
+class GpuFrames(Frames):
+    def __init__(self, plan: Plan, torch, device: int):
+        self.torch = torch
+        self.frames = torch.empty((plan.nframes, plan.height, plan.width, 3),
+                                  dtype=torch.uint8, device=f"cuda:{device}")
+        self.filled = np.zeros(plan.nframes, dtype=bool)
+        self.rotation = None
+        self.width, self.height = plan.width, plan.height
+
+    def host(self) -> np.ndarray:
+        return self.frames.cpu().numpy()
+
+
+class GpuSink(Sink):
+    def __init__(self, out: GpuFrames, slots: dict[int, list[int]], rotation_source: bool):
+        self.out, self.slots, self.rotation_source = out, slots, rotation_source
+
+    def store(self, frame: av.VideoFrame, targets: list[int]) -> None:
+        if frame.format.name != "cuda":
+            raise NvdecError(f"the decoder returned a {frame.format.name} frame, not a GPU one")
+        rgb = to_rgb(self.out.torch, frame)
+        small = resize(self.out.torch, rgb, self.out.height, self.out.width)
+        for slot in targets:
+            self.out.frames[slot] = small
+            self.out.filled[slot] = True
+
+
+def to_rgb(torch, frame: av.VideoFrame):
+    """(3, H, W) float32 RGB in 0-255, rounded as an 8-bit conversion would be: BT.601, limited
+    range unless the frame says full, chroma repeated over its 2x2 block (swscale's unscaled
+    conversion, which the reference's `to_ndarray(format="rgb24")` uses)."""
+    y = torch.from_dlpack(frame.planes[0].__dlpack__())  # (H, W); PyAV negotiates no stream
+    uv = torch.from_dlpack(frame.planes[1].__dlpack__())  # (H/2, W/2, 2)
+    scale = 1.0 if y.dtype == torch.uint8 else 1.0 / 256.0  # P010/P016: value in the top bits
+    h, w = y.shape
+    yf = y.float() * scale
+    uvf = uv.float() * scale - 128.0
+    uvf = uvf.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    u, v = uvf[..., 0], uvf[..., 1]
+    if frame.color_range == 2:  # full (JPEG) range
+        luma, cr, cgu, cgv, cb = yf, 1.402, 0.344136, 0.714136, 1.772
+    else:
+        luma, cr, cgu, cgv, cb = (yf - 16.0) * (255.0 / 219.0), 1.596027, 0.391762, 0.812968, \
+            2.017232
+    rgb = torch.stack((luma + cr * v, luma - cgu * u - cgv * v, luma + cb * u))
+    return rgb.round_().clamp_(0.0, 255.0)
+
+
+def resize(torch, rgb, height: int, width: int):
+    """(H, W, 3) uint8 at the plan's size: torch's antialiased bicubic, as torchvision's
+    resize (the reference's) computes it for a uint8 image."""
+    small = torch.nn.functional.interpolate(rgb[None], size=(height, width), mode="bicubic",
+                                            antialias=True, align_corners=False)[0]
+    return small.round_().clamp_(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
+
+
+def _tiny_clip() -> bytes:
+    """A 256x144 H.264 clip of 8 frames, made in memory for the start-up decode."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
+        for i in range(8):
+            img = np.full((144, 256, 3), 30 * i, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()

@@ -1,0 +1,174 @@
+"""NVDEC decode (app/ingest/nvdec.py) against the CPU decoder, and the choice between them.
+
+The GPU tests run where NVDEC starts (an NVIDIA GPU with its driver) and skip with the reason
+elsewhere; the fallback and configuration tests run everywhere.
+
+Pixel tolerance (stated, measured on an H200; docs/performance.md, "NVDEC"): NVDEC's YUV
+samples are the CPU decoder's (H.264/HEVC decoding is bit-exact by the standard), but the GPU
+converts at full size and resizes with torch's antialiased bicubic, as the reference
+(qwen-vl-utils with torchvision) does, while the CPU path scales the YUV planes with swscale
+first. So frame selection, sizes, timestamps and token counts are identical, and pixels differ
+by at most MEAN_TOL levels on average and P99_TOL levels at the 99th percentile.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.ingest.nvdec import Nvdec, host_supports
+from app.ingest.pipeline import ingest
+from app.ingest.types import VideoOptions
+from tests.conftest import REPO
+from tests.ingest.conftest import make_settings
+
+MEAN_TOL = 1.5  # levels of 255, mean absolute difference per clip
+P99_TOL = 12  # levels of 255, 99th percentile of the absolute difference
+
+BUDGETS = {"81920": dict(min_pixels=4 * 28 * 28, max_pixels=81_920, total_pixels=10**9),
+           "default": dict(min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28,
+                           total_pixels=6_422_528)}
+
+
+def options(budget: str = "81920") -> VideoOptions:
+    return VideoOptions(fps=4.0, nframes=None, min_frames=4, max_frames=768, **BUDGETS[budget])
+
+
+@pytest.fixture(scope="module")
+def nvdec() -> Nvdec:
+    problem = host_supports()
+    if problem:
+        pytest.skip(f"no NVDEC here: {problem}")
+    n = Nvdec(0, 8)
+    n.start()  # on a host with the driver, a failure here is a failure
+    return n
+
+
+def both(path: Path, nvdec: Nvdec, budget: str = "81920", **overrides):
+    settings = make_settings(path.parent, **overrides)
+    cpu = ingest(str(path), options(budget), settings)
+    gpu = ingest(str(path), options(budget), settings.model_copy(
+        update={"video_decoder": "nvdec"}), nvdec=nvdec)
+    return cpu, gpu
+
+
+def assert_same_frames(cpu, gpu) -> dict:
+    assert gpu.frame_indices == cpu.frame_indices
+    assert gpu.timestamps_s == cpu.timestamps_s
+    assert gpu.frames.shape == cpu.frames.shape and gpu.frames.dtype == np.uint8
+    assert gpu.vision_tokens == cpu.vision_tokens
+    diff = np.abs(gpu.frames.astype(np.int16) - cpu.frames.astype(np.int16))
+    stats = {"mean": float(diff.mean()), "p99": float(np.percentile(diff, 99)),
+             "max": int(diff.max())}
+    print(f"NVDEC vs CPU: {stats}")
+    assert stats["mean"] <= MEAN_TOL and stats["p99"] <= P99_TOL, stats
+    return stats
+
+
+@pytest.mark.parametrize("budget", ["81920", "default"])
+@pytest.mark.parametrize("name", ["drv_cr1_sample_4fps.mp4", "drv_predict1_dashcam_batch4.mp4",
+                                  "drv_transfer1_av_rgb_dusk_9s.mp4",
+                                  "edge_torchcodec_hevc_frame_numbers.mp4",
+                                  "edge_torchcodec_av1_testsrc.mkv"])
+def test_real_clips_match_the_cpu_decoder(nvdec, real_clips, name, budget):
+    if name not in real_clips:
+        pytest.skip(f"{name} not in the media folder")
+    cpu, gpu = both(real_clips[name], nvdec, budget)
+    assert gpu.extra["decoder"] == "nvdec" and cpu.extra["decoder"] == "cpu"
+    assert_same_frames(cpu, gpu)
+
+
+@pytest.mark.parametrize("clip", ["bframes.mp4", "rotated90.mp4", "rotated-90.mp4",
+                                  "rotated180.mp4", "fullrange.mp4", "vfr.mp4", "uhd.mp4"])
+def test_generated_clips_match_the_cpu_decoder(nvdec, clip_dir, clip):
+    # B-frame pyramids, display rotation, full-range luma, variable frame rate, 4K.
+    cpu, gpu = both(clip_dir / clip, nvdec)
+    assert gpu.extra["decoder"] == "nvdec"
+    assert gpu.extra["rotation"] == cpu.extra["rotation"]
+    assert_same_frames(cpu, gpu)
+
+
+def test_keyframe_interval_parts_give_the_frames_of_one_decoder(nvdec, clip_dir):
+    settings = make_settings(clip_dir, video_decoder="nvdec")
+    path = str(clip_dir / "bframes.mp4")  # a keyframe every 30 frames: 3 parts
+    split = ingest(path, options(), settings, nvdec=nvdec)
+    one = ingest(path, options(), settings.model_copy(update={"video_decode_split": False}),
+                 nvdec=nvdec)
+    assert split.extra["decoder"] == one.extra["decoder"] == "nvdec"
+    assert split.extra["decode_parts"] > 1 and one.extra["decode_parts"] == 1
+    assert np.array_equal(split.frames, one.frames)
+
+
+def test_nvdec_decodes_a_burst_side_by_side(nvdec, real_clips):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = real_clips.get("drv_transfer1_av_rgb_dusk_9s.mp4")
+    if path is None:
+        pytest.skip("drv_transfer1_av_rgb_dusk_9s.mp4 not in the media folder")
+    settings = make_settings(path.parent, video_decoder="nvdec")
+    want = ingest(str(path), options(), settings, nvdec=nvdec).frames
+    with ThreadPoolExecutor(8) as pool:
+        clips = list(pool.map(lambda _: ingest(str(path), options(), settings, nvdec=nvdec),
+                              range(8)))
+    assert all(c.extra["decoder"] == "nvdec" and np.array_equal(c.frames, want) for c in clips)
+
+
+# --- everywhere: the fallback and the settings -------------------------------------------------
+
+def test_an_nvdec_error_gives_the_clip_to_the_cpu(clip_dir):
+    from app import metrics
+
+    broken = Nvdec(0, 1)
+    broken.ready = True  # never started: its first CUDA call fails, on any host
+    settings = make_settings(clip_dir, video_decoder="nvdec")
+    before = metrics.NVDEC_FALLBACKS._value.get()
+    clip = ingest(str(clip_dir / "bframes.mp4"), options(), settings, nvdec=broken)
+    want = ingest(str(clip_dir / "bframes.mp4"), options(), settings)
+    assert clip.extra["decoder"] == "cpu" and np.array_equal(clip.frames, want.frames)
+    assert metrics.NVDEC_FALLBACKS._value.get() == before + 1
+    assert broken.try_acquire()  # its slot was given back
+
+
+def test_serve_refuses_nvdec_where_there_is_none():
+    if host_supports() is None:
+        pytest.skip("this host has NVDEC")
+    out = subprocess.run([sys.executable, "-m", "app", "serve", "--engine", "fake",
+                          "--model", "tiny", "--video-decoder", "nvdec"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert "video_decoder=nvdec" in out.stderr and "auto or cpu" in out.stderr
+
+
+def test_auto_serves_and_reports_the_decoder_in_metrics(live, media_dir):
+    import httpx
+
+    from app.engine.fake import FakeEngine
+    from tests.api.test_chat_e2e import data_url, video_messages
+
+    clip = media_dir / "drv_cr1_sample_4fps.mp4"  # 1008x560: auto takes it to NVDEC from 0 px
+    with live(FakeEngine(), video_nvdec_min_pixels=0) as srv:
+        before = {d: _decodes(srv, d) for d in ("cpu", "nvdec")}
+        fallbacks = srv.metric("cosmos_ingest_nvdec_fallbacks_total")
+        r = httpx.post(srv.url + "/v1/chat/completions", timeout=120,
+                       json={"model": "tiny", "max_tokens": 8,
+                             "messages": video_messages(data_url(clip))})
+        assert r.status_code == 200, r.text
+        ran = "nvdec" if host_supports() is None else "cpu"
+        deadline = time.monotonic() + 5
+        while _decodes(srv, ran) != before[ran] + 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _decodes(srv, ran) == before[ran] + 1
+        assert srv.metric("cosmos_ingest_nvdec_fallbacks_total") == fallbacks
+
+
+def _decodes(srv, decoder: str) -> float:
+    import httpx
+
+    for line in httpx.get(srv.url + "/metrics").text.splitlines():
+        if line.startswith(f'cosmos_ingest_decodes_total{{decoder="{decoder}"}}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
