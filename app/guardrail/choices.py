@@ -22,7 +22,10 @@ _ANSWER_LETTER = re.compile(
 # How Cosmos-Reason1 states its choice at the end of its reasoning. Matched on the lowercased
 # text (scoped case-insensitive groups would cost sre its literal fast path), so the letter's
 # case and the "A car" trap are checked on the original afterwards. The last match wins.
-_LETTER = r"\(?([a-h])\)?(?![\w'])"
+# A letter followed by its rejection ("so D is out", "B can be ruled out") is no verdict.
+_LETTER = (r"\(?([a-h])\)?(?![\w'])(?!,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
+           r"(?:also\s+|clearly\s+|therefore\s+)?(?:out|wrong|incorrect|ruled out|eliminated|excluded|"
+           r"unlikely|implausible|impossible|not\b))")
 _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",
@@ -36,7 +39,7 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     # A letter that closes the reasoning: "..., option B.", "answer (A).", a last "C."
     rf"(?:answer|option|choice)\s*[:\-–—]?\s*\(?([a-h])\)?\s*[.!]?\s*$",
     r"(?<=[.!?:\n])\s*\(?([a-h])\)?\s*[.!]?\s*$",
-    rf"\(?([a-h])\)?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|"
+    rf"\(?([a-h])\)?,?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|"
     r"only (?:one|option|answer|choice)|answer|explanation|most (?:accurate|appropriate|plausible|"
     r"likely|reasonable|consistent|fitting))\b",
     rf"\(?([a-h])\)?\s+(?:the\s+)?(?:right|correct|best|only)\s+(?:choice|answer|option|one)\b",

@@ -25,7 +25,7 @@ _ANSWER_YES_NO = re.compile(_LEAD + r"(yes|no)\b(?:\*\*)?(?=\s*(?:[.,;:!—–-]
 _SAID = re.compile(
     r"(?:answer|response)\s+(?:is|would be|should be|must be|will be|:)\s*[\"'*]*(yes|no)\b"
     r"|(?:^|[.!?]\s+|\n|\b(?:so|therefore|thus|hence|overall|in short|in conclusion|in summary)"
-    r"\s*,?\s+)(yes|no)\s*[,.!](?!\s*(?:wait|actually|hold on|hmm|let me|but))"
+    r"\s*,?\s+)(yes|no)\s*[,.!:;—–](?!\s*(?:wait|actually|hold on|hmm|let me|but))"
     r"|\bi(?: would|'d)? (?:say|answer)\s+(yes|no)\b")
 
 _AUX = {
@@ -111,12 +111,18 @@ def concluded(tail: str, question: str | None, objects: frozenset[str]) -> tuple
     if pattern is not None:
         # Restatements count only in the last two sentences, where the conclusion is.
         ends = [m.end() for m in _SENTENCE_END.finditer(tail.rstrip())]
+        # An explicit verdict outweighs a restatement in its own sentence ("So, no: the door
+        # was closed only after the trailer had pulled away").
+        said_to = -1
+        if found is not None:
+            m = _SENTENCE_END.search(tail, found[2])
+            said_to = m.start() if m else len(tail)
         for m in pattern.finditer(tail, ends[-2] if len(ends) > 1 else 0):
-            if found is not None and m.start() < found[1]:
+            if m.start() < said_to:
                 continue
             gap = m.group("gap") if m.group("gap") is not None else m.group("gap2") or ""
-            negative = bool(m.group("neg") or m.group("neg2") or m.group("anti") or
-                            set(re.findall(r"[a-z']+", gap)) & _NEGATIONS)
+            negative = bool(m.group("neg") or m.group("neg2") or m.group("anti") or any(
+                w in _NEGATIONS or w.endswith("n't") for w in re.findall(r"[a-z']+", gap)))
             found = ("no" if negative else "yes", m.start(), m.end())
     return found
 
@@ -177,6 +183,27 @@ _NOT_COUNTED = frozenset(
     "feet kg percent times frames frame more of in at and or to".split())
 
 
+# A number as a count: not part of a decimal, a time or a measure ("2 s", "3.5 m").
+_COUNT_WORD = re.compile(r"(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) +
+                         r")\b(?![.,]\d)(?:\s+([a-z]+))?")
+# A total that closes the reasoning, with or without its noun: "That's six crossings.",
+# "Two plus four is six."
+_CLOSING_TOTAL = re.compile(
+    r"\b(?:that'?s|that is|that makes|which makes|making|in total|altogether|a total of|in all|"
+    r"giving|gives|so there (?:are|were)|(?:is|are|makes?|equals)|=)\s*,?\s+(?:exactly\s+|only\s+|"
+    r"just\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)(?:\s+([a-z]+))?"
+    r"(?!\s+(?:per|a|an|each|every)\b)"  # "which is 150 picks per minute": a rate
+    r"|(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)\s+(?:([a-z-]+)\s+)?"
+    r"(?:[a-z-]+\s+)?(?:in total|altogether|in all)\b")
+
+
+def _conclusion(low: str) -> int:
+    """Where the reasoning's last sentence starts."""
+    body = low.rstrip()
+    ends = [m.end() for m in _SENTENCE_END.finditer(body)]
+    return ends[-1] if ends else 0
+
+
 def _value(word: str) -> int:
     word = word.lower()
     if word in ("no", "none"):
@@ -224,6 +251,23 @@ class CountMismatchRule(Rule):
             return
         low = reasoning.lower()
         count = _value(given.group(1))
+        # The last sentence concludes: if it gives the answer's count (as "Two plus four is
+        # six", "That makes 7"), they agree, whatever sub-counts came before; if it closes on
+        # another total, they do not.
+        at = _conclusion(low)
+        totals = [m for m in _CLOSING_TOTAL.finditer(low, at)
+                  if (m.group(2) or m.group(4)) not in _NOT_COUNTED]
+        if totals:
+            total = totals[-1]
+            n = total.lastindex and (1 if total.group(1) else 3)
+            if _value(total.group(n)) != count:
+                yield doc.finding(self, "answer", given.start(1), given.end(1),
+                                  answer=given.group(1),
+                                  reasoning=reasoning[total.start(n):total.end()].strip())
+            return
+        said = [m for m in _COUNT_WORD.finditer(low, at) if m.group(2) not in _NOT_COUNTED]
+        if any(_value(m.group(1)) == count for m in said):
+            return
         for noun in nouns:
             forms = "|".join(map(re.escape, _forms(noun)))
             counts = re.compile(

@@ -21,21 +21,21 @@ from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
 from app.guardrail.scan import Wanted
 from app.guardrail.scanned import ScannedText
 
-_NUMBER = r"(-?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"
+_NUMBER = r"([-\u2212]?[0-9]+(?:\.[0-9]+)?)\s*(%|percent\b)?"  # U+2212: the minus sign
 # "probability of 1.7", "likelihood of a rear-end collision is about 1.3", "confidence: 1.2",
 # "the probability that the pedestrian steps into the road is 140%": the first number after the
 # keyword, in its sentence, once a verb or sign introduces it.
 _CONNECTORS = (r"is|are|of|at|around|about|approximately|roughly|estimated|score|level|value|be|"
                r"would|"
                r"will|was|than|reaches|reached|stands|sits|equals|exceeds|rises|goes up|climbs|"
-               r"jumps|becomes|to|~|=|:|≈")
+               r"jumps|becomes|to|like|something like|~|=|:|≈")
 _PROB_BEFORE = (r"\w*(?:\s+(?:of|for)\s+(?:an?\s+|the\s+)?[a-z-]+(?:\s+[a-z-]+)?)?"
                 rf"(?:\s+(?:{_CONNECTORS}))*\s*[:=~≈]?\s*" + _NUMBER +
                 r"|\w*\s+(?:(?:that|of|for)\s+)?[^.;!?\n0-9]{1,100}?\s+(?:is|are|was|would be|"
                 r"will be|"
                 r"stands at|sits at|reaches|equals|of|at|as high as|about|around|roughly|"
                 r"approximately|estimated at)(?:\s+(?:about|around|roughly|approximately|"
-                r"estimated at|at|~))*\s*[:=~≈]?\s*" + _NUMBER.replace("(", "(?P<n2>", 1)
+                r"estimated at|at|something like|like|~))*\s*[:=~≈]?\s*" + _NUMBER.replace("(", "(?P<n2>", 1)
                 .replace("(%", "(?P<p2>%", 1))
 # "a 130% chance", "a 1.7 probability", "90 percent likely"
 _PROB_AFTER = re.compile(_NUMBER + r"\s*$")
@@ -51,6 +51,10 @@ _NOT_A_PROBABILITY = re.compile(r"\s*(?:[a-z°]+/|km|m\b|mph|s\b|secs?\b|seconds
 # "P(collision) = 1.3"
 _P_OF = re.compile(r"\bp\s*\([^()]{1,60}\)\s*(?:=|≈|~|is|of)\s*" + _NUMBER)
 _NUMBER_ENDS = frozenset("0123456789%t")
+
+
+def _float(number: str) -> float:
+    return float(number.replace("\u2212", "-"))
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,13 @@ class ProbabilityRule(Rule):
                     if percent is None and (word in self.percent_keywords or before_it and
                                             _NOT_A_PROBABILITY.match(low, end)):
                         continue
-                    yield (start, float(number) / (100 if percent else 1),
+                    yield (start, _float(number) / (100 if percent else 1),
                            after if percent else end)
                 at = low.find(word, at + len(word))
         if "p(" in low:
             for m in _P_OF.finditer(low):
                 if m.group(2) or not _NOT_A_PROBABILITY.match(low, m.end()):
-                    yield m.start(1), float(m.group(1)) / (100 if m.group(2) else 1), m.end()
+                    yield m.start(1), _float(m.group(1)) / (100 if m.group(2) else 1), m.end()
 
 
 _TIMESTAMP_BEFORE = re.compile(

@@ -252,6 +252,10 @@ class Scanner:
                              for cls in objects}
         self._finders: dict[frozenset[str], tuple[re.Pattern[str], re.Pattern[str]]] = {}
 
+    def class_of(self, word: str) -> str | None:
+        """The object class a single word names, if any ("car", "forklifts")."""
+        return self._classes.get(word)
+
     def finders(self, classes: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
         """Two patterns that match from the character before a word (so that sre skips from one
         word start to the next) and are found wherever a mention of one of `classes` is (and

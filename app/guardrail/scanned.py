@@ -22,6 +22,10 @@ _SENTENCE_END_REVERSED = re.compile(r"\.(?<= \.)|\?(?<= \?)|!(?<= !)|\n")
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although|though|because|"
                            r"since|so|then|before|after|until)\s")
 _PRONOUN = re.compile(f"[^a-z0-9]({PRONOUN_ALTERNATIVES})")
+_PRONOUN_AT_START = re.compile(f"({PRONOUN_ALTERNATIVES})")  # a field may open with one
+# "far less than a car's 8 m/s²": a value right after an owner is the owner's.
+_OWNER = re.compile(r"([a-z][a-z-]*)['\u2019]s\s+(?:(?:about|around|roughly|approximately|nearly|"
+                    r"almost|some|~)\s+)?$")
 _OBJECT_PRONOUNS = frozenset(("him", "them", "whom"))
 _PARTICIPLE = re.compile(r"\s*(?!(?:some|any|no|every)thing\b|during\b|building\b|ceiling\b|"
                          r"morning\b|evening\b|speed\b|need\b)[a-z]{2,}(?:ing|ed)\b")
@@ -32,6 +36,15 @@ _TAKES = re.compile(r"(?:takes|took|take)\s+$")
 _WHO = re.compile(r"[^a-z0-9]who(?:m|se)?\b")
 WINDOW = 400  # no sentence is longer; bounds every look-around
 _REACH = WINDOW // 2  # how far before its sentence a pronoun's referent may be
+
+
+def _pronouns(text: str, start: int, end: int) -> Any:
+    """Pronoun matches in text[start:end] (group 1 the word), one at the text's start too."""
+    if start == 0:
+        m = _PRONOUN_AT_START.match(text, 0, end)
+        if m is not None:
+            yield m
+    yield from _PRONOUN.finditer(text, start - 1 if start else start, end)
 
 
 class ScannedText:
@@ -251,6 +264,12 @@ class ScannedText:
         `movers`, if given, are the classes a referent may be of (what can have such a
         quantity: "it is travelling at 110 km/h" is not about the racking named last)."""
         s, e = self.sentence(q)
+        if q.start > s and self.text[q.start - 1] == " " and \
+                ("'s" in self.text[q.start - 24:q.start] or "\u2019s" in self.text[q.start - 24:q.start]):
+            owner = _OWNER.search(self.text, max(s, q.start - 24), q.start)
+            cls = owner and self._scanner.class_of(owner.group(1))
+            if cls:
+                return {cls: owner.group(1)}
         found = self._mentions.get(s)
         if found is None:
             first_e = self._windows.setdefault(s, e)
@@ -266,27 +285,32 @@ class ScannedText:
             # The clause's subject, if a pronoun ("him" and "them" are someone else, except in
             # "it takes him 4 s", where "it" is no one); else, if the sentence opens with a
             # pronoun, that one: "He then sprints at 68 km/h and collects the ball".
-            p = next((p for p in _PRONOUN.finditer(text, cs - 1 if cs else cs, q.start)
+            p = next((p for p in _pronouns(text, cs, q.start)
                       if not (p.group(1) == "it" and _DUMMY.match(text, p.end())) and (
                           p.group(1) not in _OBJECT_PRONOUNS or _TAKES.search(
                               text, max(0, p.start() - 8), p.start(1)))), None)
             if p is None and s < cs:
-                p = _PRONOUN.search(text, s - 1 if s else s, cs)
+                p = next(_pronouns(text, s, cs), None)
                 if p is not None and (p.group(1) in _OBJECT_PRONOUNS or
                                       any(m.pos < p.start(1) for m in direct)):
                     p = None
             if p is None and not direct:
-                p = _PRONOUN.search(text, s - 1 if s else s, e)
+                p = next(_pronouns(text, s, e), None)
             if p is not None:
                 in_clause = self._referent(p.group(1), p.start(1), s, found, movers)
             else:
                 # An apposition describes the noun before its comma: "The humanoid, about 6 m
                 # tall, ...".
                 before = [m for m in direct if m.pos < cs]
-                if before and text[cs - 1] == "," and \
-                        not text[before[-1].pos + len(before[-1].words):cs - 1].strip() and \
-                        not _PARTICIPLE.match(text, cs):  # "..., passing him at 50 km/h"
+                participle = before and text[cs - 1] == "," and _PARTICIPLE.match(text, cs)
+                if before and text[cs - 1] == "," and not participle and \
+                        not text[before[-1].pos + len(before[-1].words):cs - 1].strip():
                     in_clause = before[-1:]
+                elif participle and not before[0].oblique and \
+                        text.count(" ", s, before[0].pos) <= 2:
+                    # "A jogger ... stays level with the car, running at 48 km/h": a participle
+                    # after the comma says what the sentence's subject does.
+                    in_clause = before[:1]
                 else:
                     in_clause = direct
         first: dict[str, str] = {}

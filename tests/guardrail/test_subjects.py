@@ -27,8 +27,11 @@ def fired(guardrail: Guardrail, reasoning: str, question: str | None = None) -> 
     ("The car slows for the runner. He then accelerates to 60 km/h along the verge.",
      ["speed.athlete"]),
     # A clause with no object and no pronoun of its own takes the sentence's opening pronoun.
-    ("He glances back and then dashes down the wing at 70 km/h, beating the full-back.",
-     ["speed.athlete"]),
+    ("The winger gets the ball. He glances back and then dashes down the wing at 70 km/h, "
+     "beating the full-back.", ["speed.athlete"]),
+    # A pronoun that opens the output names no one the text names ("its": the truck the
+    # question asked about, not the car it is compared with).
+    ("Its much greater mass (around 40 t) and slower brakes, versus about 0.8 g for the car.", []),
     # "him" is someone else; "it takes him" is his own time.
     ("The bus overtakes the jogger, passing him at 50 km/h.", []),
     # "who" with no one named before it is someone.
