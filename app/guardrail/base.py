@@ -5,14 +5,18 @@ yields `Finding`s with spans in the raw model text, so a client can highlight th
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal
 
+from app.guardrail.choices import answer_letter
 from app.guardrail.prefilter import folds_to_ascii, shortcuts
-from app.guardrail.scan import Scanner, Wanted
+from app.guardrail.scan import Quantity, Scanner, Wanted, lower
 from app.guardrail.scanned import ScannedText
 from app.reasoning import ParsedOutput
 
+# "A. 5 km/h" and "(B) 50 km/h": an option's text, up to the next option or line end.
+_OPTION = re.compile(r"(?:^|(?<=[\s,;:]))\(?([A-H])[.):][ \t]+([^\n]*?)(?=\s+\(?[A-H][.):]\s|\n|$)")
 SCENE = 600  # characters at the start of the reasoning or answer that set the scene
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
@@ -57,6 +61,7 @@ class Document:
             (src, ScannedText(text, scanner, wanted, kinematics)) for src, text in
             (("reasoning", parsed.reasoning), ("answer", parsed.answer)) if text]
         self._whole: dict[int, bool] = {}  # by id(pattern): see ScannedText.sentence_has
+        self._unchosen: list[tuple[str, float]] | None = None
         for _, st in self.fields:
             st.whole_has = self.anywhere
 
@@ -73,6 +78,21 @@ class Document:
                 map(folds_to_ascii, texts)) else pattern.search
             found = self._whole[id(pattern)] = any(search(t) for t in texts)
         return found
+
+    def unchosen(self, q: Quantity) -> bool:
+        """Whether the quantity is the value of an option the answer does not pick: weighed in
+        the reasoning ("250 and 500 km/h are aircraft territory"), not claimed."""
+        if self._unchosen is None:
+            self._unchosen = []
+            given = answer_letter(self.parsed.answer)
+            if given is not None and self.context.question:
+                for m in _OPTION.finditer(self.context.question):
+                    if m.group(1) != given[0]:
+                        low = lower(m.group(2))
+                        self._unchosen.extend((v.dimension, v.value) for v in self.scanner.quantities(
+                            low, lambda s, e, n=len(low): (0, n)))
+        return any(dim == q.dimension and abs(v - q.value) <= 0.02 * abs(v)
+                   for dim, v in self._unchosen)
 
     def finding(self, rule: "Rule", source: Source, start: int, end: int, **fmt: Any) -> Finding:
         return Finding(rule.id, rule.severity, rule.message.format(**fmt),

@@ -191,7 +191,7 @@ _COUNT_WORD = re.compile(r"(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) +
 _CLOSING_TOTAL = re.compile(
     r"\b(?:that'?s|that is|that makes|which makes|making|in total|altogether|a total of|in all|"
     r"giving|gives|so there (?:are|were)|(?:is|are|makes?|equals)|=)\s*,?\s+(?:exactly\s+|only\s+|"
-    r"just\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)(?:\s+([a-z]+))?"
+    r"just\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)(?:\s+([a-z]+))?+"
     r"(?!\s+(?:per|a|an|each|every)\b)"  # "which is 150 picks per minute": a rate
     r"|(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)\s+(?:([a-z-]+)\s+)?"
     r"(?:[a-z-]+\s+)?(?:in total|altogether|in all)\b")

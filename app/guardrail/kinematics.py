@@ -69,6 +69,7 @@ _ZERO = re.compile(
     r"[^a-z0-9](?:(?:from|to|into)\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+|total\s+)?"
     r"(?:rest|standstill|stop|halt|zero|stationary|standing start|0(?![0-9.,]))\b"
     r"|(?:stops|stopped|stopping|halts|halted|halting|standstill|stationary)\b"
+    r"|pull(?:s|ed)? up\b(?!\s+(?:to|beside|alongside|next|behind|at))"
     r"|stop\b(?!\s+(?:line|sign|bar|light|zone|position|point|marker))"
     r"|at rest\b)|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
 _FROM_ZERO = re.compile(
@@ -77,7 +78,8 @@ _FROM_ZERO = re.compile(
     r"starts? (?:moving|off)\b)|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
 # Words one of which every match of _ZERO / _FROM_ZERO contains: a few `in` tests on the
 # sentence are far cheaper than searching it with the patterns (each position tries them all).
-_ZERO_WORDS = ("rest", "standstill", "stop", "halt", "zero", "stationary", "standing", "0")
+_ZERO_WORDS = ("rest", "standstill", "stop", "halt", "zero", "stationary", "standing", "0",
+               "pull")
 _FROM_ZERO_WORDS = ("from", "0", "standing", "pull", "set", "start")
 
 
@@ -119,7 +121,7 @@ _FALL = re.compile(r"[^a-z0-9](?:fall(?:s|ing|en)?|fell|drop(?:s|ped|ping)?|free
 # A stop said with no speed in its sentence takes the speed from the sentences before, at most
 # this far back and within the paragraph ("It is doing 16 km/h. ... It stops within 4 cm.").
 _CARRY = 400
-_STOP_WORDS = ("stop", "halt", "standstill", "rest")
+_STOP_WORDS = ("stop", "halt", "standstill", "rest", "pulls up", "pulled up")
 
 
 class Derivation(NamedTuple):
@@ -416,12 +418,19 @@ def _fall(st: ScannedText, s: int, e: int, entries: list[tuple],
                     f"a {raw[h[_START]:h[_END]]} fall in {raw[t[_START]:t[_END]]}", h, (h, t))
 
 
+# Words that name any of several classes: "the quadruped ... the robot", "the forklift ... the
+# truck" (a lift truck), "the van ... the vehicle".
+_GENERIC_HEADS = frozenset(("robot", "vehicle", "truck", "machine", "unit"))
+
+
 def _same_object(a: dict[str, str], b: dict[str, str]) -> bool:
-    """Same class, or the same head noun ("the delivery robot" ... "the robot")."""
+    """Same class, the same head noun ("the delivery robot" ... "the robot"), or a later generic
+    one ("the quadruped" ... "the robot")."""
     if a.keys() & b.keys():
         return True
     heads = {w.split(" ")[-1].rstrip("s") for w in a.values()}
-    return any(w.split(" ")[-1].rstrip("s") in heads for w in b.values())
+    later = {w.split(" ")[-1].rstrip("s") for w in b.values()}
+    return bool(heads & later) or bool(later & _GENERIC_HEADS and a)
 
 
 def _made(st: ScannedText, dimension: str, value: float, said: str, by: tuple,
@@ -492,9 +501,11 @@ class DerivedRule(Rule):
 
     def _unsaid(self, st: ScannedText, d: Derivation) -> bool:
         """The sentences negate it ("cannot stop within 5 m") or dismiss it."""
+        # A stop carried from a speed said before is negated or conditional in its own sentence;
+        # the speed's sentence need only state the speed ("at 16 km/h, clearly too fast").
         for q in (d.anchor, d.also):
-            if q is not None and ((self.unless is not None and st.sentence_has(self.unless, q))
-                                  or st.not_claimed(q)):
+            if q is not None and ((self.unless is not None and (d.also is None or q is d.also)
+                                   and st.sentence_has(self.unless, q)) or st.not_claimed(q)):
                 return True
         return False
 

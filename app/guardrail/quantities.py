@@ -106,7 +106,7 @@ class QuantityRules:
                 found = plan.violations(v)
                 generic, specific, objects, ask = found
                 for r in generic:
-                    if r.applies(st, q) and not st.not_claimed(q):
+                    if r.applies(st, q) and not st.not_claimed(q) and not doc.unchosen(q):
                         yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
                                           limit=r.limit(v), object="object")
                 # Conditions on the sentence or the text are cheap (cached per sentence): asked
@@ -128,7 +128,8 @@ class QuantityRules:
                     r.within != "clause" or r.applies(st, q))]
                 bad = [c for c in subjects if any(c in r.objects for r in broken)]
                 if bad and not any(r.applies(st, q) for c in subjects if c not in bad
-                                   for r in plan.by_class.get(c, ())) and not st.not_claimed(q):
+                                   for r in plan.by_class.get(c, ())) and \
+                        not st.not_claimed(q) and not doc.unchosen(q):
                     r = next(r for r in broken if bad[0] in r.objects)
                     yield doc.finding(r, source, q.start, q.end, value=st.raw[q.start:q.end],
                                       limit=r.limit(v), object=subjects[bad[0]])
