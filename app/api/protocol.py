@@ -90,6 +90,9 @@ class CosmosExtensions(VideoRequestOptions):
     - `choices`: the multiple-choice letters the question offers, for the guardrail
       (parsed from the question when absent).
     - `guardrail`: `false` skips the guardrail for this request.
+    - `guardrail_critic`: `true` / `false` runs / skips the model critic for this request
+      (the server's `guardrail_critic` otherwise; refused with 400 where the server does not
+      let requests choose). Its finding, `critic.implausible`, joins the rules' in `guardrail`.
     - `repetition_penalty`, `top_k`, `min_tokens`, `ignore_eos`: vLLM's sampling extras.
 
     Responses add `message.reasoning_content` (and `reasoning`), `choices[i].guardrail`,
@@ -107,6 +110,7 @@ class CosmosExtensions(VideoRequestOptions):
     return_raw_text: bool | None = None
     choices: list[str] | None = None
     guardrail: bool = True
+    guardrail_critic: bool | None = None
     repetition_penalty: RepetitionPenalty | None = None
     top_k: TopK | None = None
     min_tokens: int = Field(0, ge=0)

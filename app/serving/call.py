@@ -3,6 +3,9 @@
 The call owns its admission slot and releases it when it ends; an engine request it leaves
 unfinished (client gone, deadline passed, shutdown, error) is aborted. Token accounting
 (`UsageCount`) is recorded to the metrics once, when the call ends.
+
+The model critic, when on, runs after a choice's text is complete and before its verdict, still
+inside the call: on its slot, under its deadline, cancelled with it.
 """
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ class UsageCount:
     prompt: int = 0
     completion: int = 0
     first_token_s: float | None = None
+    ended: float | None = None  # last token (a critic may run after it)
 
     def step(self, prompt_tokens: int, new_tokens: int) -> None:
         self.prompt = prompt_tokens or self.prompt
@@ -66,7 +70,7 @@ class UsageCount:
     def observe(self, finish: list[str | None]) -> None:
         if self.first_token_s is not None:
             metrics.TTFT_SECONDS.observe(self.first_token_s)
-        metrics.ENGINE_SECONDS.observe(time.perf_counter() - self.started)
+        metrics.ENGINE_SECONDS.observe((self.ended or time.perf_counter()) - self.started)
         metrics.PROMPT_TOKENS.inc(self.prompt)
         metrics.COMPLETION_TOKENS.inc(self.completion)
         for reason in finish:
@@ -137,12 +141,17 @@ class ChatCall:
                         self.finish[d.index] = d.finish_reason
                 self.count.step(step.prompt_tokens, 0)
             finished = True
+            self.count.ended = time.perf_counter()
+            for i, proc in enumerate(self.procs):
+                proc.feed(texts[i])
+                proc.close(self.finish[i])
+            await self._criticize(range(len(self.procs)))
         finally:
             await steps.aclose()
             await self._end(finished)
         choices = []
         for i, proc in enumerate(self.procs):
-            final = proc.complete(texts[i], self.finish[i])
+            _, final = proc.verdict()
             choices.append(Choice(
                 index=i, finish_reason=final.finish_reason, logprobs=_logprobs_out(lps[i]),
                 guardrail=final.guardrail,
@@ -171,6 +180,9 @@ class ChatCall:
                     self.count.step(step.prompt_tokens, d.new_tokens)
                     for choice in self._chunk_choices(d):  # one choice per chunk, as OpenAI
                         yield chunk([choice])
+                    if d.finish_reason is not None:
+                        for choice in await self._final_choices(d.index):
+                            yield chunk([choice])
             finished = True
             if self.req.stream_options is not None and self.req.stream_options.include_usage:
                 yield chunk([], self.count.usage())
@@ -190,11 +202,33 @@ class ChatCall:
                                    logprobs=lp if j == 0 else None))
         if d.finish_reason is not None:
             self.finish[d.index] = d.finish_reason
-            tail, final = proc.finish(d.finish_reason)
-            out.extend(ChunkChoice(index=d.index, delta=_delta(f, t)) for f, t in tail)
-            out.append(ChunkChoice(index=d.index, delta=DeltaMessage(),
-                                   finish_reason=final.finish_reason, guardrail=final.guardrail))
+            self.count.ended = time.perf_counter()
+            out.extend(ChunkChoice(index=d.index, delta=_delta(f, t))
+                       for f, t in proc.close(d.finish_reason))
         return out
+
+    async def _final_choices(self, index: int) -> list[ChunkChoice]:
+        """A finished choice's held answer and its last chunk, with the verdict (the critic's
+        too: it is awaited here, the stream sending keep-alives meanwhile)."""
+        await self._criticize([index])
+        held, final = self.procs[index].verdict()
+        return [*(ChunkChoice(index=index, delta=_delta(f, t)) for f, t in held),
+                ChunkChoice(index=index, delta=DeltaMessage(), finish_reason=final.finish_reason,
+                            guardrail=final.guardrail)]
+
+    async def _criticize(self, indices) -> None:
+        """The model critic of these choices, side by side; all are cancelled (and their
+        engine requests aborted) if one fails or the call is cancelled."""
+        tasks = [asyncio.ensure_future(self.procs[i].criticize(i)) for i in indices
+                 if self.procs[i].critiqued]
+        if not tasks:
+            return
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _end(self, finished: bool) -> None:
         """Account the call; abort an engine request left unfinished; free the slot."""

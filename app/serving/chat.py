@@ -11,6 +11,7 @@ Every request runs under a `Deadline` (app/serving/deadline.py) from `prepare` t
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -19,9 +20,10 @@ from app import metrics
 from app.api.protocol import ChatCompletionRequest, IngestedMedia
 from app.config import Settings
 from app.engine.base import Engine, EngineInput
-from app.errors import (DeadlineExceededError, EngineUnavailableError, ModelNotFoundError,
-                        NotReadyError, ShuttingDownError)
+from app.errors import (DeadlineExceededError, EngineUnavailableError, InvalidRequestError,
+                        ModelNotFoundError, NotReadyError, ShuttingDownError)
 from app.guardrail import Guardrail, GuardrailContext, extract_choices
+from app.guardrail.critic import CriticContext, ModelCritic
 from app.ingest import VideoIngestor
 from app.profiles.resolve import Resolved
 from app.serving.admission import Limiter
@@ -29,6 +31,8 @@ from app.serving.call import ChatCall, UsageCount
 from app.serving.deadline import Deadline
 from app.serving.postprocess import ChoicePostprocessor, GuardrailRunner
 from app.serving.prompt import prepare_prompt, sampling_options, wants_json
+
+log = logging.getLogger(__name__)
 
 
 class ChatService:
@@ -41,6 +45,15 @@ class ChatService:
         self.profile = profile
         self.limiter = Limiter(settings.max_concurrent_requests, settings.overload_retry_after_s)
         self.engine_failure: str | None = None  # set when the engine died: 503 at once
+        # The model critic exists where its finding would count: a guardrail whose policy for
+        # the critic's severity is not `off`.
+        self.critic = ModelCritic(engine, settings.guardrail_critic_max_tokens,
+                                  settings.guardrail_critic_severity) if guardrail is not None \
+            and guardrail.policy[settings.guardrail_critic_severity] != "off" else None
+        if settings.guardrail_critic and self.critic is None:
+            log.warning("guardrail_critic is on, but the guardrail policy for %s findings (the "
+                        "critic's severity) is off: the critic will not run",
+                        settings.guardrail_critic_severity)
         self._deadlines: set[Deadline] = set()  # of requests being prepared or running
 
     def model_names(self) -> tuple[str, ...]:
@@ -57,6 +70,25 @@ class ChatService:
             raise ModelNotFoundError(f"model {model!r} does not exist; this server serves "
                                      f"{served}", param="model")
         return adapter.name, adapter.profile or self.profile
+
+    def critic_for(self, req: ChatCompletionRequest) -> ModelCritic | None:
+        """The critic, if it runs for this request: the server's `guardrail_critic`, or the
+        request's own choice where the server lets requests choose."""
+        asked, default = req.guardrail_critic, self.settings.guardrail_critic
+        if asked is not None and asked != default and not \
+                self.settings.guardrail_critic_per_request:
+            raise InvalidRequestError(
+                f"this server does not let requests turn the model critic "
+                f"{'on' if asked else 'off'} (guardrail_critic_per_request is false)",
+                param="guardrail_critic")
+        if asked and (self.critic is None or not req.guardrail):
+            why = "the request turns the guardrail off" if not req.guardrail else (
+                f"this server's guardrail policy for {self.settings.guardrail_critic_severity} "
+                f"findings (the critic's) is off")
+            raise InvalidRequestError(f"the model critic cannot run: {why}",
+                                      param="guardrail_critic")
+        on = default if asked is None else asked
+        return self.critic if on and req.guardrail else None
 
     def stop_all(self) -> int:
         """End every request still running with 503 `shutting_down`; returns how many."""
@@ -84,6 +116,7 @@ class ChatService:
 
     async def _prepare(self, req: ChatCompletionRequest, deadline: Deadline) -> "ChatCall":
         lora, profile = self.route(req.model)
+        critic = self.critic_for(req)
         if self.engine_failure is not None:
             raise EngineUnavailableError("the inference engine stopped; the server is "
                                          "restarting, retry shortly")
@@ -103,10 +136,12 @@ class ChatService:
             context = GuardrailContext(duration_s=prepared.duration_s,
                                        choices=req.choices or extract_choices(prepared.question),
                                        truncated=False, question=prepared.question)
-            runner = GuardrailRunner(self.guardrail if req.guardrail else None, context)
             raw = req.return_raw_text
             if raw is None:  # structured output is returned verbatim, never split on tags
                 raw = self.settings.return_raw_text or wants_json(req)
+            judge = None if critic is None else (critic, CriticContext(
+                inp, prepared.question, prepared.vision_tokens, deadline.run))
+            runner = GuardrailRunner(self.guardrail if req.guardrail else None, context, judge)
             procs = [ChoicePostprocessor(raw, runner, prepared.reasoning)
                      for _ in range(sampling.n)]
             count = UsageCount(started=started, vision=prepared.vision_tokens)
