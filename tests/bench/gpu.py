@@ -52,7 +52,8 @@ Other subcommands:
     nvdec-probe   which NVDEC routes the payload has (PyAV cuvid/hwaccel, torchcodec, PyNvVideoCodec), each
                   tried on the clip; JSON on stdout
     report        merge result files, print the table (ours, vllm serve, ratio), write the docs JSON
-    decode-bench  CPU decode of the clip (threads, parallel decodes) and an NVDEC probe; JSON on stdout
+    decode-bench  our ingestion of both clips in-process: cpu, nvdec and auto, single and a burst of 32,
+                  and NVDEC's pixels against the CPU's and the reference's; JSON on stdout
     gemv-bench    the decoder's weight matrix-vector products at batch 1 (bf16, fp8): the kernels' floor
     proc-bench    the HF video processor vLLM runs per video, on the CPU and on the GPU
 """
@@ -234,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         m = sub.add_parser(name)
         m.add_argument("--clip", default=clip_default)
         m.add_argument("--tails", default=tails_default)
+        m.add_argument("--clip-gop1s", default=gop1s_default)
+        m.add_argument("--tails-gop1s", default=tails_gop1s_default)
         m.add_argument("--model", default="/root/model")
 
     a = p.parse_args(argv)
@@ -253,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "report":
         return cmd_report(a)
     if a.cmd in ("decode-bench", "gemv-bench", "proc-bench", "nvdec-probe"):
-        from gpu_bench import micro
+        from gpu_bench import decodes, micro
 
-        return {"decode-bench": micro.cmd_decode_bench, "gemv-bench": micro.cmd_gemv_bench,
+        return {"decode-bench": decodes.cmd_decode_bench, "gemv-bench": micro.cmd_gemv_bench,
                 "proc-bench": micro.cmd_proc_bench, "nvdec-probe": micro.cmd_nvdec_probe}[a.cmd](a)
     return cmd_run(a)
 

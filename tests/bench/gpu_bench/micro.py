@@ -1,5 +1,6 @@
-"""Micro-benchmarks behind the closing figures: our CPU decode of the clip (threads, parallel decodes,
-NVDEC) and the decoder's batch-1 weight products (the kernels' floor for one stream's decode rate)."""
+"""Micro-benchmarks behind the closing figures: which NVDEC routes the payload has, the HF video processor,
+and the decoder's batch-1 weight products (the kernels' floor for one stream's decode rate). Our decode of
+the clips, CPU against NVDEC, is gpu_bench/decodes.py."""
 from __future__ import annotations
 
 import argparse
@@ -9,49 +10,7 @@ import os
 import statistics
 import time
 
-from . import BUDGET
 from .clips import Clips
-
-
-def cmd_decode_bench(a: argparse.Namespace) -> int:
-    """Our ingestion of the clip on this machine's CPU: FFmpeg threads per decode, parallel decodes for a
-    burst of 32 clips, and whether NVDEC (PyAV's hwaccel / h264_cuvid) is usable here."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from app.config import Settings
-    from app.ingest import options as opts
-    from app.ingest.pipeline import ingest
-
-    clips = Clips(a.clip, a.tails)
-    datas = [clips.variant(v) for v in range(min(32, clips.n))]
-    out: dict = {"cores": os.cpu_count()}
-
-    def one(data: bytes, threads: int, budget: int | None) -> float:
-        s = Settings(engine="fake", video_decode_threads=threads)
-        o = opts.build(s, {"max_pixels": budget, "min_pixels": 3136} if budget else {})
-        t = time.perf_counter()
-        ingest(data, o, s)
-        return time.perf_counter() - t
-
-    one(datas[0], 0, BUDGET)
-    single = {}
-    for threads in (0, 1, 2, 4, 8, 16):
-        single[str(threads)] = round(1e3 * statistics.median(
-            one(datas[i], threads, BUDGET) for i in range(3)), 1)
-    out["single_ms_by_threads_81920"] = single
-    out["single_ms_default_budget_threads0"] = round(1e3 * statistics.median(
-        one(datas[i], 0, None) for i in range(3)), 1)
-    burst = {}
-    for workers, threads in ((2, 0), (4, 0), (8, 0), (8, 2), (16, 1)):
-        t = time.perf_counter()
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda d: one(d, threads, BUDGET), datas))
-        burst[f"workers{workers}_threads{threads}"] = round(time.perf_counter() - t, 3)
-    out["burst32_wall_s"] = burst
-    print(json.dumps(out), flush=True)
-    out["nvdec"] = _nvdec_probe(clips.data, a.clip)
-    print(json.dumps(out), flush=True)
-    return 0
 
 
 def cmd_nvdec_probe(a: argparse.Namespace) -> int:
