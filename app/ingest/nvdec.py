@@ -19,6 +19,7 @@ back to the CPU decoder (app/ingest/pipeline.py), counted in `cosmos_ingest_nvde
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import io
 import logging
@@ -85,6 +86,13 @@ class Nvdec:
         self.failure: str | None = None
         self._slots = threading.BoundedSemaphore(max_decodes)
         self.torch = None
+        self._ctx: ctypes.c_void_p | None = None
+
+    def bind_thread(self) -> None:
+        """Make torch's context current in this thread, for FFmpeg to adopt (`current_ctx`)."""
+        if self._ctx is None:
+            raise NvdecError("NVDEC was not started")
+        _check(_cuda().cuCtxSetCurrent(self._ctx), "cuCtxSetCurrent")
 
     def start(self) -> float:
         """Make the CUDA context and decode a tiny clip once (loads NVDEC, cuvid and the torch
@@ -96,6 +104,8 @@ class Nvdec:
             raise NvdecError("torch sees no CUDA device")
         self.torch = torch
         torch.cuda.set_device(self.device)
+        torch.zeros(1, device=f"cuda:{self.device}")  # the device's primary context, torch's
+        self._ctx = _primary_context(self.device)
         data = _tiny_clip()
         from app.ingest.probe import probe as open_probe
         from app.ingest.sampling import make_plan
@@ -136,6 +146,7 @@ class NvdecBackend:
         self.nvdec, self.probe, self.source = nvdec, probe, source
         self.torch = nvdec.torch
         self._containers: list = []
+        nvdec.bind_thread()
 
     def __enter__(self) -> NvdecBackend:
         return self
@@ -147,9 +158,11 @@ class NvdecBackend:
     def _hwaccel(self):
         from av.codec.hwaccel import HWAccel
 
-        # The primary context is torch's too, so surfaces are valid tensors there.
+        # FFmpeg adopts the context current in this thread, torch's (the device's primary
+        # context), so surfaces are valid tensors there. FFmpeg's own `primary_ctx` would ask
+        # for other context flags than torch's and fail once torch has made it.
         return HWAccel("cuda", device=str(self.nvdec.device), allow_software_fallback=False,
-                       is_hw_owned=True)
+                       is_hw_owned=True, options={"primary_ctx": "0", "current_ctx": "1"})
 
     def decoder(self, probe: Probe, first: bool):
         if not first:
@@ -232,6 +245,24 @@ def resize(torch, rgb, height: int, width: int):
     small = torch.nn.functional.interpolate(rgb[None], size=(height, width), mode="bicubic",
                                             antialias=True, align_corners=False)[0]
     return small.round_().clamp_(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
+
+
+@functools.cache
+def _cuda():
+    return ctypes.CDLL("libcuda.so.1")
+
+
+def _check(status: int, call: str) -> None:
+    if status != 0:
+        raise NvdecError(f"{call} failed (CUresult {status})")
+
+
+def _primary_context(device: int) -> ctypes.c_void_p:
+    """The device's primary context (retained once, for the process's life)."""
+    cuda, dev, ctx = _cuda(), ctypes.c_int(), ctypes.c_void_p()
+    _check(cuda.cuDeviceGet(ctypes.byref(dev), device), "cuDeviceGet")
+    _check(cuda.cuDevicePrimaryCtxRetain(ctypes.byref(ctx), dev), "cuDevicePrimaryCtxRetain")
+    return ctx
 
 
 def _tiny_clip() -> bytes:
