@@ -80,8 +80,8 @@ class Nvdec:
     """The server's NVDEC decoder: a CUDA device, started once, and a bound on the clips it
     decodes at once (each holds a decoder and its surfaces on the GPU)."""
 
-    def __init__(self, device: int = 0, max_decodes: int = 8):
-        self.device, self.max_decodes = device, max_decodes
+    def __init__(self, device: int = 0, max_decodes: int = 8, threads: int = 4):
+        self.device, self.max_decodes, self.threads = device, max_decodes, threads
         self.ready = False
         self.failure: str | None = None
         self._slots = threading.BoundedSemaphore(max_decodes)
@@ -185,7 +185,9 @@ class NvdecBackend:
         return GpuSink(out, slots, rotation_source)
 
     def threads(self, wanted: int) -> int:
-        return 1  # the GPU decodes; FFmpeg's frame threads would only add copies
+        # Frame threads keep several frames in flight on the decoder: one thread waits for
+        # each frame before sending the next.
+        return self.nvdec.threads
 
 
 class GpuFrames(Frames):

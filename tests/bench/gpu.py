@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         m.add_argument("--clip-gop1s", default=gop1s_default)
         m.add_argument("--tails-gop1s", default=tails_gop1s_default)
         m.add_argument("--model", default="/root/model")
+        m.add_argument("--explore", action="store_true",
+                       help="decode-bench: NVDEC by frame threads and parts first; picks the threads")
+        m.add_argument("--env-out", default="", help="decode-bench --explore: write the pick here")
 
     a = p.parse_args(argv)
     if a.cmd == "make-clip":

@@ -44,7 +44,8 @@ class Server:
         from app.config import Settings
         from app.ingest.cores import CoreScheduler, decode_workers
 
-        self.settings = Settings(engine="fake", video_decoder=mode)
+        self.settings = Settings(engine="fake", video_decoder=mode,
+                                 video_nvdec_threads=nvdec.threads if nvdec else 4)
         self.nvdec = nvdec if mode != "cpu" else None
         self.queued = 0
         self.cores = CoreScheduler(queued=lambda: self.queued)
@@ -103,6 +104,42 @@ def _reference(data: bytes, clip) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
+def explore(nvdec, a: argparse.Namespace) -> dict:
+    """NVDEC's single-clip latency by frame threads and parts, with and without the GPU conversion;
+    picks the frame threads of the lowest x264-clip latency."""
+    from app.ingest import nvdec as nv
+    from app.ingest import pipeline
+
+    res: dict = {}
+    store = nv.GpuSink.store
+    for label, clip, tails in (("default", a.clip, a.tails), ("gop1s", a.clip_gop1s, a.tails_gop1s)):
+        if not Path(tails).exists():
+            make_tails(clip, N_VARIANTS, tails)
+        clips = Clips(clip, tails)
+        datas = [clips.variant(v) for v in range(40, 44)]
+        for threads in (1, 2, 4, 8):
+            nvdec.threads = threads
+            for parts in ((1, 8) if label == "gop1s" else (1,)):
+                pipeline.MAX_PARTS = parts
+                for convert in (True, False):
+                    nv.GpuSink.store = store if convert else _no_store
+                    srv = Server("nvdec", nvdec)
+                    srv.one(datas[0])
+                    lat = [srv.one(d)[0] for d in datas[1:]]
+                    key = f"{label}_t{threads}_p{parts}_{'conv' if convert else 'noconv'}"
+                    res[key] = round(1e3 * statistics.median(lat), 1)
+        print(json.dumps(res), flush=True)
+    nv.GpuSink.store, pipeline.MAX_PARTS = store, nv.MAX_PARTS
+    best = min((1, 2, 4, 8), key=lambda t: res[f"default_t{t}_p1_conv"])
+    nvdec.threads = res["best_threads"] = best
+    return res
+
+
+def _no_store(self, frame, targets) -> None:
+    for slot in targets:
+        self.out.filled[slot] = True
+
+
 def cmd_decode_bench(a: argparse.Namespace) -> int:
     from app.ingest.nvdec import Nvdec, host_supports
 
@@ -111,6 +148,10 @@ def cmd_decode_bench(a: argparse.Namespace) -> int:
     if out["nvdec_problem"] is None:
         nvdec = Nvdec(0, 8)
         out["nvdec_start_s"] = round(nvdec.start(), 3)
+        if a.explore:
+            out["explore"] = explore(nvdec, a)
+            if a.env_out:
+                Path(a.env_out).write_text(f"COSMOS_VIDEO_NVDEC_THREADS={nvdec.threads}\n")
     print(json.dumps(out), flush=True)
     for label, clip, tails in (("default", a.clip, a.tails), ("gop1s", a.clip_gop1s, a.tails_gop1s)):
         if not Path(tails).exists():
