@@ -35,10 +35,11 @@ from app.ingest.sampling import Plan
 
 log = logging.getLogger(__name__)
 
-# Native decoders with an NVDEC hwaccel, and NVDEC's largest frame for each (NVIDIA's Video
-# Codec SDK support matrix, Ampere and later: H.264 4096x4096, the others 8192x8192).
-MAX_SIDE = {"h264": 4096, "hevc": 8192, "av1": 8192, "libdav1d": 8192, "vp9": 8192}
-MIN_SIDE = 48  # below NVDEC's smallest surfaces (H.264 48x16, HEVC 144x144 on some chips)
+# Native decoders with an NVDEC hwaccel, and NVDEC's smallest and largest frame side for each
+# (NVIDIA's Video Codec SDK support matrix, Ampere and later). AV1 is absent: PyAV opens AV1 with
+# libdav1d, which has no hwaccel (FFmpeg's own "av1" decoder has one, but a demuxer's codec
+# context, needed for the display matrix, cannot be switched to it).
+SIDES = {"h264": (48, 4096), "hevc": (144, 8192), "vp9": (128, 8192)}
 # Keyframe-interval parts of one clip decoded side by side, a decoder (and its surfaces) each: an
 # H100/H200 has 7 NVDEC engines, shared by every clip decoding at once.
 MAX_PARTS = 8
@@ -69,9 +70,10 @@ def host_supports() -> str | None:
 def codec_reason(probe: Probe) -> str | None:
     """Why NVDEC cannot take this stream, or None."""
     name = probe.stream.codec_context.name
-    if name not in MAX_SIDE:
+    if name not in SIDES:
         return f"codec {name}"
-    if max(probe.width, probe.height) > MAX_SIDE[name] or min(probe.width, probe.height) < MIN_SIDE:
+    low, high = SIDES[name]
+    if max(probe.width, probe.height) > high or min(probe.width, probe.height) < low:
         return f"frame size {probe.width}x{probe.height}"
     return None
 
