@@ -73,7 +73,7 @@ class Document:
         if found is None:
             texts = [st.text[:SCENE] for _, st in self.fields] + [
                 (self.context.question or "").lower()]
-            _, caseless, _ = shortcuts(pattern)  # IGNORECASE costs sre 3x on lowercased text
+            caseless = shortcuts(pattern).caseless  # IGNORECASE costs sre 3x on lowercased text
             search = caseless.search if caseless is not None and not any(
                 map(folds_to_ascii, texts)) else pattern.search
             found = self._whole[id(pattern)] = any(search(t) for t in texts)
@@ -89,8 +89,8 @@ class Document:
                 for m in _OPTION.finditer(self.context.question):
                     if m.group(1) != given[0]:
                         low = lower(m.group(2))
-                        self._unchosen.extend((v.dimension, v.value) for v in self.scanner.quantities(
-                            low, lambda s, e, n=len(low): (0, n)))
+                        found = self.scanner.quantities(low, lambda s, e, n=len(low): (0, n))
+                        self._unchosen.extend((v.dimension, v.value) for v in found)
         return any(dim == q.dimension and abs(v - q.value) <= 0.02 * abs(v)
                    for dim, v in self._unchosen)
 

@@ -24,8 +24,8 @@ _ANSWER_LETTER = re.compile(
 # case and the "A car" trap are checked on the original afterwards. The last match wins.
 # A letter followed by its rejection ("so D is out", "B can be ruled out") is no verdict.
 _LETTER = (r"\(?([a-h])\)?(?![\w'])(?!,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
-           r"(?:also\s+|clearly\s+|therefore\s+)?(?:out|wrong|incorrect|ruled out|eliminated|excluded|"
-           r"unlikely|implausible|impossible|not\b))")
+           r"(?:also\s+|clearly\s+|therefore\s+)?(?:out|wrong|incorrect|ruled out|eliminated|"
+           r"excluded|unlikely|implausible|impossible|not\b))")
 _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",

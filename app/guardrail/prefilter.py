@@ -24,6 +24,9 @@ except ImportError:  # pragma: no cover
     _sre = None  # type: ignore[assignment]
 
 MAX_NEEDLES = 3  # each absent needle costs a pass over the text; more rarely pays off
+# In a sentence (~150 characters), a needle costs a C search over it: a dozen of them cost less
+# than one regex search, which tries its alternatives at every position.
+MAX_SENTENCE_NEEDLES = 16
 _FOLDS_TO_ASCII = ("\u0131", "\u017f")
 _CASED = range(ord("A"), ord("Z") + 1)
 
@@ -32,6 +35,7 @@ class Shortcuts(NamedTuple):
     needles: tuple[str, ...] | None  # one of them is in every match
     caseless: re.Pattern[str] | None  # the pattern without IGNORECASE, where that is the same
     ignorecase: bool
+    in_sentence: tuple[str, ...] | None = None  # needles, up to MAX_SENTENCE_NEEDLES
 
 
 # Rule files' patterns, a handful per process, by id (a compiled pattern's hash reads all its
@@ -52,7 +56,9 @@ def shortcuts(pattern: re.Pattern[str]) -> Shortcuts:
     except Exception:  # noqa: BLE001 - an unexpected tree shape means no shortcut
         needles, caseless = None, None
     found = Shortcuts(tuple(needles) if needles and len(needles) <= MAX_NEEDLES else None,
-                      caseless, bool(pattern.flags & re.IGNORECASE))
+                      caseless, bool(pattern.flags & re.IGNORECASE),
+                      tuple(needles) if needles and len(needles) <= MAX_SENTENCE_NEEDLES and
+                      all(needles) else None)
     _cache[id(pattern)] = (pattern, found)
     return found
 

@@ -15,8 +15,8 @@ from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,
                                 Rule, Severity, Source)
 from app.guardrail.choices import answer_letter, concluded_letter
 from app.guardrail.consistency import CountMismatchRule, YesNoMismatchRule  # noqa: F401
-from app.guardrail.kinematics import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
-                                      DerivedSpeedRule, FreeFallRule)
+from app.guardrail.derived import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
+                                   DerivedSpeedRule, FreeFallRule)
 from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
 from app.guardrail.scan import Wanted
 from app.guardrail.scanned import ScannedText
@@ -51,6 +51,8 @@ _NOT_A_PROBABILITY = re.compile(r"\s*(?:[a-z°]+/|km|m\b|mph|s\b|secs?\b|seconds
 # "P(collision) = 1.3"
 _P_OF = re.compile(r"\bp\s*\([^()]{1,60}\)\s*(?:=|≈|~|is|of)\s*" + _NUMBER)
 _NUMBER_ENDS = frozenset("0123456789%t")
+_GATE = re.compile(r"[0-9.;!?]")
+_DIGITS = frozenset("0123456789")
 
 
 def _float(number: str) -> float:
@@ -91,7 +93,13 @@ class ProbabilityRule(Rule):
             at = low.find(word)
             while at >= 0:
                 found = []
-                m = before.match(low, at) if before else None
+                # What `before` reads up to its number holds no digit and none of .;!?: the
+                # first of those after the keyword must be a digit (one C scan to find it).
+                m = None
+                if before is not None:
+                    gate = _GATE.search(low, at + len(word))
+                    if gate is not None and gate.group() in _DIGITS:
+                        m = before.match(low, at)
                 if m is not None:
                     n, p = ("n2", "p2") if m.group("n2") is not None else (1, 2)
                     found.append((m.start(n), m.end(n), m.group(n), m.group(p), m.end(), True))

@@ -1,4 +1,4 @@
-"""Find quantities in model text and the objects each one is said about.
+"""Find quantities in model text (the objects they are said about: objects.py, scanned.py).
 
 Cost matters (the guardrail runs on every response, and a 4,096-token output is 16 k characters),
 so the whole text is only ever walked by C code: one regex pass finds the quantities, on a copy
@@ -16,46 +16,18 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Tuple
 
 import pint
 
+from app.guardrail.objects import Vocabulary, _alternation
+
 _UREG = pint.UnitRegistry()  # slow to build (~0.3 s): once per process
 
 _DIMENSIONS = {"[length] / [time]": "speed", "[length] / [time] ** 2": "acceleration",
                "[length]": "length", "[time]": "time", "dimensionless": "ratio", "[mass]": "mass"}
-# The thing compared with is not the thing measured: "4 m tall compared with the shelving".
-_COMPARED = re.compile(r"(?:compared (?:with|to)|than|relative to|versus|vs\.?)\s+(?:the\s+|an?\s+)?$")
-_COMPARING = re.compile(r"compared|than|relative|versus|vs")
-_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # str.lower() looks non-ASCII text up character by character in the Unicode tables (45 µs for a
 # 16 k output with a single "²"); Latin-1 text lowers as bytes through the same mapping, which
 # keeps every Latin-1 character one Latin-1 character (checked here, not assumed).
 _LATIN1 = [chr(b).lower() for b in range(256)]
 _LATIN1_LOWER = (bytes(ord(c) for c in _LATIN1)
                  if all(len(c) == 1 and ord(c) < 256 for c in _LATIN1) else None)
-# \b(?:it|its|they|their|them|he|his|him|she|her|who|whom|whose)\b, with each word's first
-# letter ahead of its look-behind so that sre can skip to the next i, t, h, s or w.
-PRONOUN_ALTERNATIVES = (r"i(?<!\wi)ts?\b|t(?<!\wt)he(?:y|ir|m)\b|h(?<!\wh)(?:e|is|im|er)\b|"
-                        r"s(?<!\ws)he\b|w(?<!\ww)ho(?:m|se)?\b")
-PRONOUNS = frozenset(("it", "its", "they", "their", "them", "he", "his", "him", "she", "her",
-                      "who", "whom", "whose"))
-# The pronouns a finder looks for: those that may open a sentence about someone or something
-# named before it ("who" names someone in its own sentence: scanned.py looks for it apart).
-_FINDER_PRONOUNS = r"i(?<!\wi)ts?\b|t(?<!\wt)he(?:y|ir|m)\b|h(?<!\wh)(?:e|is|er)\b|s(?<!\ws)he\b"
-# Pronouns that name a person ("he", "who") and one that never does ("it"); "whose" and "they"
-# may name either.
-PERSONAL = frozenset(("he", "his", "him", "she", "her", "who", "whom"))
-IMPERSONAL = frozenset(("it", "its"))
-# "Men's downhill", "the women's final": a category of event, not the people in it.
-_CATEGORY = frozenset(("men", "women", "boys", "girls", "ladies", "children", "kids", "juniors"))
-# After "'s", the words that keep the owner as what is measured: "the car's speed", "the man's
-# height"; any other noun ("the striker's shot", "the bowler's delivery") is what is.
-_OWN = frozenset("speed speeds velocity pace acceleration deceleration braking top average peak "
-                 "max maximum mean running walking sprint sprinting stride height weight mass body "
-                 "own estimated current stopping travel initial final cruising ground rate motion "
-                 "movement momentum progress".split())
-# Where a mover comes from or hides, before a mention (and its article and adjective): "runs out
-# from behind the bus". ("In front of the car at 50 km/h" is ambiguous: not counted.)
-_OBLIQUE = re.compile(r"\b(?:behind|from|out of|around)\s+(?:(?:the|a|an|its|their|his|her|this|"
-                      r"that|our)\s+)?(?:[a-z-]+\s+)?$")
-_NEXT_WORD = re.compile(r"['\u2019]s?\s+(?:[0-9][0-9.,]*\s*[^\s]*\s+)?([a-z]+)")
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _ZEROS_STR = str.maketrans("123456789", "000000000")
 _new_tuple = tuple.__new__  # a NamedTuple's own __new__ is Python code, 4x slower
@@ -104,15 +76,6 @@ class Quantity(NamedTuple):
     clock: bool = False  # written as m:ss
 
 
-class Mention(NamedTuple):
-    pos: int
-    cls: str
-    words: str
-    compared: bool  # the object is what something is compared with
-    possessor: bool = False  # "the striker's shot": the shot moves, the striker may not
-    oblique: bool = False  # after a preposition of place: "runs out from behind the bus"
-
-
 def lower(text: str) -> str:
     """text.lower(), faster on Latin-1 text."""
     if _LATIN1_LOWER is None or text.isascii():
@@ -135,39 +98,8 @@ def _flaggable(wanted: Wanted | None, dim: str, value: float) -> bool:
     return not lo <= value <= hi
 
 
-def _alternation(literals: list[str], escape=re.escape) -> str:
-    """Literals grouped by first character, so sre tests ~1 branch per position instead of all
-    of them; order within a group is kept, so earlier (longer) literals still win."""
-    buckets: dict[str, list[str]] = {}
-    for lit in literals:
-        buckets.setdefault(lit[0], []).append(escape(lit[1:]))
-    return "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in buckets.items())
-
-
-def _cover(forms: list[str]) -> list[str]:
-    """Few words such that each form has a word starting with one of them, picked greedily (the
-    one that starts words of most forms first: "robot" for "mobile robot", "robot carts"...),
-    avoiding words as common as "by" (of "passer-by") where another one will do."""
-    left, words = [f.split(" ") for f in forms], []
-    candidates = sorted({w for f in left for w in f})
-    while left:
-        words.append(max(candidates, key=lambda c: (
-            len(c) > 2, sum(any(w.startswith(c) for w in f) for f in left), len(c))))
-        left = [f for f in left if not any(w.startswith(words[-1]) for w in f)]
-    return words
-
-
-def _normalized(spelling: str) -> str:
-    """'End-Effector' -> 'end effector': how object spellings are compared."""
-    return " ".join(re.split(r"[\s\-]+", spelling.lower().strip()))
-
-
-def _phrase_pattern(text: str) -> str:
-    return r"[\s\-]".join(re.escape(w) for w in text.split(" "))
-
-
-class Scanner:
-    """Compiled from the rule file's `units` and `objects` sections."""
+class Scanner(Vocabulary):
+    """Compiled from the rule file's `units`, `objects`, `people` and `not_claims` sections."""
 
     def __init__(self, units: dict[str, Any], objects: dict[str, list[str]],
                  people: list[str] | None = None, not_claims: dict[str, str] | None = None):
@@ -189,10 +121,7 @@ class Scanner:
                 raise ValueError(f"units: {spelling!r}: missing key {e}") from e
             except Exception as e:  # noqa: BLE001 - pint's errors are of many kinds
                 raise ValueError(f"units: {spelling!r}: {e}") from e
-        for cls, spellings in objects.items():
-            if not isinstance(spellings, list) or not all(isinstance(w, str) and w.strip()
-                                                         for w in spellings):
-                raise ValueError(f"objects: {cls!r}: want a list of words or phrases")
+        super().__init__(objects, people)
         # A number with a unit or an m:ss clock; bare numbers fail inside the regex, which is
         # far cheaper than in Python. Possessive, so a bare "2024" is tried once, not once per
         # digit it could give back; giving back could only help a unit that starts like a
@@ -213,13 +142,6 @@ class Scanner:
         except UnicodeEncodeError:
             self._zeros_re = None
         self._tables: dict[frozenset[Any] | None, dict[str, tuple[Any, ...]]] = {}
-        # Object spellings are words or phrases; "-s" and "-es" plurals come for free. The first
-        # class to list a spelling owns it.
-        self.object_classes = tuple(objects)
-        self.people = tuple(people or ())
-        unknown = sorted(set(self.people) - set(objects))
-        if unknown:
-            raise ValueError(f"people: unknown object classes {unknown}")
         not_claims = dict(not_claims or {})
         self.not_claims: dict[str, re.Pattern[str]] = {}
         for scope in ("clause", "sentence"):
@@ -230,43 +152,6 @@ class Scanner:
                     raise ValueError(f"not_claims: {scope}: {e}") from e
         if not_claims:
             raise ValueError(f"not_claims: unknown keys {sorted(not_claims)}")
-        self.object_forms = frozenset(_normalized(sp) for sps in objects.values() for sp in sps)
-        self._classes: dict[str, str] = {}
-        for cls, spellings in objects.items():
-            for spelling in spellings:
-                base = _normalized(spelling)
-                for form in (base, base + "s", base + "es"):
-                    self._classes.setdefault(form, cls)
-        bases = sorted({_normalized(sp) for sps in objects.values() for sp in sps},
-                       key=len, reverse=True)
-        words = rf"(?:{_alternation(bases, escape=_phrase_pattern)})(?:e?s)?(?![a-z0-9])"
-        self._object_re = re.compile(rf"(?<![a-z0-9])({words})")
-        # Same matches, 3x faster: opening with the character before the word lets sre skip
-        # from word start to word start. It consumes that character, which would hide a mention
-        # right after one ending in punctuation, so it needs every spelling to end in [a-z0-9].
-        self._object_after_re = (re.compile(rf"[^a-z0-9]({words})")
-                                 if bases and all(b[-1] in _ALNUM for b in bases) else None)
-        # Each word of a mention starts after a character other than [a-z0-9]: where none of a
-        # class's words starts, nothing can be said about one of its objects.
-        self._class_words = {cls: _cover([f for f, c in self._classes.items() if c == cls])
-                             for cls in objects}
-        self._finders: dict[frozenset[str], tuple[re.Pattern[str], re.Pattern[str]]] = {}
-
-    def class_of(self, word: str) -> str | None:
-        """The object class a single word names, if any ("car", "forklifts")."""
-        return self._classes.get(word)
-
-    def finders(self, classes: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-        """Two patterns that match from the character before a word (so that sre skips from one
-        word start to the next) and are found wherever a mention of one of `classes` is (and
-        elsewhere: "arm" in "armed"): 3x cheaper than the mentions themselves. The second also
-        finds pronouns (group 1 is the word)."""
-        if classes not in self._finders:
-            words = sorted({w for c in classes for w in self._class_words[c]}, key=len, reverse=True)
-            alternatives = _alternation(words) if words else "(?!)"
-            self._finders[classes] = (re.compile(f"[^a-z0-9](?:{alternatives})"), re.compile(
-                f"[^a-z0-9]((?:{alternatives})|{_FINDER_PRONOUNS})"))
-        return self._finders[classes]
 
     def quantities(self, low: str, bounds: Callable[[int, int], tuple[int, int]],
                    wanted: Wanted | None = None, raw: list[Raw] | None = None) -> list[Quantity]:
@@ -365,37 +250,4 @@ class Scanner:
             value *= factor
             if not lo <= value <= hi:
                 append(_new_tuple(Quantity, (value, dim, start, end, False)))
-        return out
-
-    def mentions(self, low: str, start: int, end: int) -> list[Mention]:
-        """Object mentions in low[start:end], in order; a phrase hides the words inside it
-        ("reach truck" is a forklift, not a truck)."""
-        if start and self._object_after_re is not None:
-            found = [(m.start(1), m.group(1))
-                     for m in self._object_after_re.finditer(low, start - 1, end)]
-        else:
-            found = [(m.start(), m.group()) for m in self._object_re.finditer(low, start, end)]
-        classes, comparing, out = self._classes, None, []
-        for at, words in found:
-            end = at + len(words)
-            possessor = False
-            if end < len(low) and low[end] in "'\u2019":
-                if words in _CATEGORY:
-                    continue
-                w = _NEXT_WORD.match(low, end)
-                possessor = w is not None and w.group(1) not in _OWN
-            # Compared: "than the" & co. right before it, and one of those words in the window.
-            # The short look behind is the cheaper test, so it goes first; `in` tests on the
-            # few characters before spare most regex searches.
-            near = low[max(0, at - 32):at]
-            compared = ("tha" in near or "compar" in near or "relativ" in near or "vs" in near or
-                        "versus" in near) and _COMPARED.search(low, max(0, at - 20), at) is not None
-            if compared:
-                if comparing is None:
-                    comparing = _COMPARING.search(low, start, end) is not None
-                compared = comparing
-            oblique = ("behind" in near or "from" in near or "out of" in near or
-                       "around" in near) and _OBLIQUE.search(low, max(0, at - 32), at) is not None
-            out.append(_new_tuple(Mention, (at, classes.get(words) or classes[_normalized(words)],
-                                            words, compared, possessor, oblique)))
         return out

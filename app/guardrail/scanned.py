@@ -1,5 +1,6 @@
-"""One field of a model output, scanned once, and the windows rules ask about around its
-quantities: the sentence, the clause, the objects mentioned, whether a pattern matches.
+"""One field of a model output, scanned once: its quantities, and what each is about (the
+objects its clause or sentence mentions, a pronoun's referent) or whether the text itself
+dismisses it. The windows (sentence, clause) come from sentences.py.
 
 Every window is computed at most once and only for a quantity some rule could flag, so a long
 output whose numbers are all plausible costs one pass for the quantities and nothing more.
@@ -9,18 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from app.guardrail.prefilter import folds_to_ascii, shortcuts
-from app.guardrail.scan import (IMPERSONAL, PERSONAL, PRONOUN_ALTERNATIVES, PRONOUNS, Mention,
-                                Quantity, Raw, Scanner, Wanted, lower)
+from app.guardrail.objects import (IMPERSONAL, PERSONAL, PRONOUN_ALTERNATIVES, PRONOUNS,
+                                   Mention)
+from app.guardrail.scan import Quantity, Raw, Scanner, Wanted
+from app.guardrail.sentences import WINDOW, Sentences
 
-# Sentence ends: ". ", "\n", "? ", "! ". One search finds the nearest after a quantity; the
-# nearest before it is the nearest after it in the reversed text, which spares four rfinds.
-# Both patterns open with the rare character, so sre skips ahead to it: reversed, ". " reads
-# " .", and the space is checked behind the dot.
-_SENTENCE_END = re.compile(r"\. |\n|\? |! ")
-_SENTENCE_END_REVERSED = re.compile(r"\.(?<= \.)|\?(?<= \?)|!(?<= !)|\n")
-_CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although|though|because|"
-                           r"since|so|then|before|after|until)\s")
 _PRONOUN = re.compile(f"[^a-z0-9]({PRONOUN_ALTERNATIVES})")
 _PRONOUN_AT_START = re.compile(f"({PRONOUN_ALTERNATIVES})")  # a field may open with one
 # "far less than a car's 8 m/s²": a value right after an owner is the owner's.
@@ -34,7 +28,6 @@ _PERSONAL_PRONOUN = re.compile(r"[^a-z0-9](?:he|his|him|she|her|the(?:y|ir|m)|wh
 _DUMMY = re.compile(r"\s+(?:takes|took|will take|would take)\b")  # "it takes him 4 s"
 _TAKES = re.compile(r"(?:takes|took|take)\s+$")
 _WHO = re.compile(r"[^a-z0-9]who(?:m|se)?\b")
-WINDOW = 400  # no sentence is longer; bounds every look-around
 _REACH = WINDOW // 2  # how far before its sentence a pronoun's referent may be
 
 
@@ -47,152 +40,30 @@ def _pronouns(text: str, start: int, end: int) -> Any:
     yield from _PRONOUN.finditer(text, start - 1 if start else start, end)
 
 
-class ScannedText:
+class ScannedText(Sentences):
     """One field's text (lowercased: every pattern is), its quantities, and the windows rules
     ask about, each computed at most once."""
 
     def __init__(self, text: str, scanner: Scanner,
                  wanted: Callable[[ScannedText], Wanted] | None = None, kinematics: bool = True):
-        self.raw = text  # for quoting in messages
-        self.text = lower(text)
+        super().__init__(text)
         self._scanner = scanner
-        self._reversed: str | None = None
-        self._sentences: dict[int, tuple[int, int]] = {}
-        self._claims: dict[int, tuple[int, int]] = {}
         self._before: dict[tuple[int, int], list[Mention]] = {}  # mentions before a sentence
         # Mentions are cached by sentence start, computed over the window of the first quantity
         # that asked (windows differ only where the WINDOW limit cut a sentence short).
         self._windows: dict[int, int] = {}
         self._mentions: dict[int, list[Mention]] = {}
-        self._searches: dict[tuple[int, int], bool] = {}  # (id(pattern), where): found
-        self._searchers: dict[int, Callable[..., Any] | None] = {}  # id(pattern): its search
-        self._needles: dict[str, bool] = {}
         self._may_mention: dict[tuple[int, int, frozenset[str]], bool] = {}
-        self._folds: bool | None = None
         self.memo: dict[Any, Any] = {}  # what checks work out once per text (QuantityRules.plans)
-        # Whether a pattern matches anywhere in the output or its question (set by Document).
-        self.whole_has: Callable[[re.Pattern[str]], bool] = self._whole_has
         # What is wanted may depend on the text (see QuantityRules.plans): asked once it is here.
         # Every speed, time and length as matched, for derived kinematics (kinematics.py).
         self.raw_quantities: list[Raw] = []
         self.quantities = scanner.quantities(self.text, self.bounds, wanted and wanted(self),
                                              self.raw_quantities if kinematics else None)
 
-    @property
-    def reversed(self) -> str:
-        """The text backwards: a pattern matched there reads what precedes a position."""
-        if self._reversed is None:
-            self._reversed = self.text[::-1]
-        return self._reversed
-
-    def bounds(self, start: int, end: int) -> tuple[int, int]:
-        """The sentence around text[start:end]: from the end of the last sentence end before it
-        to the first one after it, at most WINDOW characters either side."""
-        text, n = self.text, len(self.text)
-        lo, hi = max(0, start - WINDOW), min(n, end + WINDOW)
-        if self._reversed is None:
-            self._reversed = text[::-1]
-        # Reversed, text[i] sits at n - 1 - i. A match is an end's first character; ". " & co.
-        # end one further. A dot right before the quantity (at n - start) fails its look-behind,
-        # as the space it wants is the quantity's first character.
-        m = _SENTENCE_END_REVERSED.search(self._reversed, n - start, n - lo)
-        s = n - m.start() + (m.group() != "\n") if m else lo
-        m = _SENTENCE_END.search(text, end, hi)
-        return s, m.start() if m else hi
-
-    def sentence(self, q: Quantity) -> tuple[int, int]:
-        bounds = self._sentences.get(q.start)
-        if bounds is None:
-            bounds = self._sentences[q.start] = self.bounds(q.start, q.end)
-        return bounds
-
-    def sentence_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
-        """Whether the quantity's sentence matches; cached, as many rules ask about one sentence."""
-        # Keyed by id: a compiled pattern's hash reads all its code each time (sre's
-        # pattern_hash), and the rule file's patterns live as long as the guardrail.
-        key = id(pattern)
-        if key in self._searchers:
-            search = self._searchers[key]
-        else:
-            search = self._searchers[key] = self._searcher(pattern)
-        if search is None:
-            return False
-        s, e = self.sentence(q)
-        found = self._searches.get((key, s))
-        if found is None:
-            found = self._searches[(key, s)] = search(self.text, s, e) is not None
-        return found
-
     def plural(self, words: str) -> bool:
         """Whether a mention names several things: "cartons", not "bus" or "glass"."""
         return words.endswith("s") and words not in self._scanner.object_forms
-
-    def clause_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
-        """Whether the quantity's clause (see `claim`) matches."""
-        cs, ce = self.claim(q)
-        key = (id(pattern), -1 - cs)  # apart from sentence_has's keys (sentence starts)
-        found = self._searches.get(key)
-        if found is None:
-            found = self._searches[key] = pattern.search(self.text, cs, ce) is not None
-        return found
-
-    def may_match(self, pattern: re.Pattern[str] | None) -> bool:
-        """False if `pattern` (None: no pattern, True) matches in no sentence of the text."""
-        if pattern is None:
-            return True
-        key = id(pattern)
-        if key not in self._searchers:
-            self._searchers[key] = self._searcher(pattern)
-        return self._searchers[key] is not None
-
-    def _searcher(self, pattern: re.Pattern[str]) -> Callable[..., Any] | None:
-        """The fastest equivalent of pattern.search on this text; None if it cannot match."""
-        needles, caseless, ignorecase = shortcuts(pattern)
-        if ignorecase and self._folds is None:
-            self._folds = folds_to_ascii(self.text)
-        folds = ignorecase and self._folds
-        if needles is not None and not folds and not any(map(self._has, needles)):
-            return None
-        return caseless.search if caseless is not None and not folds else pattern.search
-
-    def _has(self, needle: str) -> bool:
-        """needle in text, remembered: patterns share needles ("tall"), and each absent one
-        costs a pass over the text."""
-        found = self._needles.get(needle)
-        if found is None:
-            found = self._needles[needle] = needle in self.text
-        return found
-
-    def _whole_has(self, pattern: re.Pattern[str]) -> bool:
-        return pattern.search(self.text) is not None
-
-    def clause(self, q: Quantity) -> tuple[int, int]:
-        s, e = self.sentence(q)
-        for m in _CLAUSE_BREAK.finditer(self.text, s, q.start):
-            s = m.end()
-        m = _CLAUSE_BREAK.search(self.text, q.end, e)
-        return s, m.start() if m else e
-
-    def claim(self, q: Quantity) -> tuple[int, int]:
-        """The clause, with what encloses a parenthesis: "option D (16 m/s) is impossible"."""
-        found = self._claims.get(q.start)
-        if found is None:
-            found = self._claims[q.start] = self._claim(q)
-        return found
-
-    def _claim(self, q: Quantity) -> tuple[int, int]:
-        cs, ce = self.clause(q)
-        text = self.text
-        if cs and text[cs - 1] == "(":
-            s, _ = self.sentence(q)
-            for m in _CLAUSE_BREAK.finditer(text, s, cs - 1):
-                s = m.end()
-            cs = s
-        if ce < len(text) and text[ce] == ")":
-            _, e = self.sentence(q)
-            m = _CLAUSE_BREAK.search(text, ce + 1, e)
-            ce = m.start() if m else e
-        return cs, ce
 
     def not_claimed(self, q: Quantity) -> bool:
         """Whether the text says the quantity is not an object's: its clause dismisses it ("16
