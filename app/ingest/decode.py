@@ -165,8 +165,9 @@ def _decode_part(probe: Probe, cc, part: Part, out: Frames, deadline: float,
                  rotation_source: bool, backend: Backend) -> int:
     """Feed packets first..last to `cc`, storing the part's frames; returns damaged packets."""
     sink = backend.sink(out, part.slots, rotation_source)
-    cc.thread_type = "AUTO"
-    cc.thread_count = backend.threads(part.threads)
+    if not cc.is_open:  # a pooled NVDEC decoder keeps its threads
+        cc.thread_type = "AUTO"
+        cc.thread_count = backend.threads(part.threads)
     skip_unwanted = cc.name in _NONREF_SKIPPERS and not probe.ordinal
     shown = damaged = 0
 

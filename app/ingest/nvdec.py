@@ -89,6 +89,8 @@ class Nvdec:
         self._slots = threading.BoundedSemaphore(max_decodes)
         self.torch = None
         self._ctx: ctypes.c_void_p | None = None
+        self._idle: dict[tuple, list] = {}  # idle decoders by codec and stream parameters
+        self._pool_lock = threading.Lock()
 
     def bind_thread(self) -> None:
         """Make torch's context current in this thread, for FFmpeg to adopt (`current_ctx`)."""
@@ -138,24 +140,26 @@ class Nvdec:
     def backend(self, probe: Probe, source: str | bytes) -> NvdecBackend:
         return NvdecBackend(self, probe, source)
 
+    def take_decoder(self, stream_cc):
+        """A decoder for this stream's codec and parameters: an idle one from an earlier clip
+        (flushed; its NVDEC session and surfaces kept) or a new one. Making a decoder costs
+        ~0.2-0.5 s on an H200 and the driver makes them one at a time, so a decoder per clip
+        made NVDEC slower than the CPU."""
+        key = _key(stream_cc)
+        with self._pool_lock:
+            idle = self._idle.get(key)
+            if idle:
+                return idle.pop()
+        return fresh_decoder(stream_cc, hwaccel=self._hwaccel())
 
-class NvdecBackend:
-    """The `decode.Backend` for NVDEC: hwaccel decoders, frames gathered on the GPU."""
-
-    name, strict = "nvdec", True
-
-    def __init__(self, nvdec: Nvdec, probe: Probe, source: str | bytes):
-        self.nvdec, self.probe, self.source = nvdec, probe, source
-        self.torch = nvdec.torch
-        self._containers: list = []
-        nvdec.bind_thread()
-
-    def __enter__(self) -> NvdecBackend:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for c in self._containers:
-            c.close()
+    def give_back(self, cc, reuse: bool) -> None:
+        if not reuse:
+            return  # a decoder that failed is dropped (closed when collected)
+        cc.flush_buffers()
+        with self._pool_lock:
+            idle = self._idle.setdefault(_key(cc), [])
+            if sum(len(v) for v in self._idle.values()) < self.max_decodes * MAX_PARTS:
+                idle.append(cc)
 
     def _hwaccel(self):
         from av.codec.hwaccel import HWAccel
@@ -163,33 +167,61 @@ class NvdecBackend:
         # FFmpeg adopts the context current in this thread, torch's (the device's primary
         # context), so surfaces are valid tensors there. FFmpeg's own `primary_ctx` would ask
         # for other context flags than torch's and fail once torch has made it.
-        return HWAccel("cuda", device=str(self.nvdec.device), allow_software_fallback=False,
+        return HWAccel("cuda", device=str(self.device), allow_software_fallback=False,
                        is_hw_owned=True, options={"primary_ctx": "0", "current_ctx": "1"})
 
+
+class NvdecBackend:
+    """The `decode.Backend` for NVDEC: pooled hwaccel decoders, frames gathered on the GPU."""
+
+    name, strict = "nvdec", True
+
+    def __init__(self, nvdec: Nvdec, probe: Probe, source: str | bytes):
+        self.nvdec, self.probe, self.source = nvdec, probe, source
+        self.torch = nvdec.torch
+        self._taken: list = []
+        self._ok = False
+        nvdec.bind_thread()
+
+    def __enter__(self) -> NvdecBackend:
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        for cc in self._taken:
+            self.nvdec.give_back(cc, reuse=exc_type is None)
+
     def decoder(self, probe: Probe, first: bool):
-        if not first:
-            return fresh_decoder(probe.stream.codec_context, hwaccel=self._hwaccel())
-        # The first part's decoder must carry the stream's display matrix to its frames, as
-        # the CPU path's does; only a demuxer's codec context has it, so the container is
-        # opened once more (headers only: the packets are the probe's).
-        src = io.BytesIO(self.source) if isinstance(self.source, bytes) else self.source
-        container = av.open(src, hwaccel=self._hwaccel())
-        self._containers.append(container)
-        cc = container.streams[probe.stream.index].codec_context
-        if not cc.is_hwaccel:
-            raise NvdecError(f"no NVDEC decoder for {cc.name}")
+        cc = self.nvdec.take_decoder(probe.stream.codec_context)
+        self._taken.append(cc)
         return cc
 
     def frames(self, plan: Plan) -> GpuFrames:
-        return GpuFrames(plan, self.torch, self.nvdec.device)
+        out = GpuFrames(plan, self.torch, self.nvdec.device)
+        # Pooled decoders know nothing of this stream's display matrix; the stream's own
+        # (CPU) decoder puts it on its frames: one keyframe tells (~10 ms for 1080p).
+        out.rotation = _rotation(self.probe)
+        return out
 
     def sink(self, out: Frames, slots: dict[int, list[int]], rotation_source: bool) -> GpuSink:
         return GpuSink(out, slots, rotation_source)
 
     def threads(self, wanted: int) -> int:
-        # Frame threads keep several frames in flight on the decoder: one thread waits for
-        # each frame before sending the next.
         return self.nvdec.threads
+
+
+def _rotation(probe: Probe) -> int:
+    cc = probe.stream.codec_context
+    cc.thread_count = 1
+    try:
+        for packet in probe.packets:
+            if packet.is_keyframe:
+                frames = cc.decode(packet) or cc.decode(None)
+                if frames:
+                    return int(round(frames[0].rotation / 90.0)) * 90 % 360
+                break
+        return 0
+    finally:
+        cc.flush_buffers()  # the stream's decoder stays usable for a fallback to the CPU
 
 
 class GpuFrames(Frames):
@@ -249,6 +281,10 @@ def resize(torch, rgb, height: int, width: int):
     small = torch.nn.functional.interpolate(rgb[None], size=(height, width), mode="bicubic",
                                             antialias=True, align_corners=False)[0]
     return small.round_().clamp_(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
+
+
+def _key(cc) -> tuple:
+    return (cc.codec.name, bytes(cc.extradata or b""), cc.width, cc.height)
 
 
 @functools.cache
