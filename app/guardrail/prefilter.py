@@ -24,8 +24,8 @@ except ImportError:  # pragma: no cover
     _sre = None  # type: ignore[assignment]
 
 MAX_NEEDLES = 3  # each absent needle costs a pass over the text; more rarely pays off
-# In a sentence (~150 characters), a needle costs a C search over it: a dozen of them cost less
-# than one regex search, which tries its alternatives at every position.
+# In a sentence (~150 characters), the needles as one alternation of literals cost less than the
+# rule's own regex, which tries its look-arounds and alternatives at every position.
 MAX_SENTENCE_NEEDLES = 16
 _FOLDS_TO_ASCII = ("\u0131", "\u017f")
 _CASED = range(ord("A"), ord("Z") + 1)
@@ -35,7 +35,9 @@ class Shortcuts(NamedTuple):
     needles: tuple[str, ...] | None  # one of them is in every match
     caseless: re.Pattern[str] | None  # the pattern without IGNORECASE, where that is the same
     ignorecase: bool
-    in_sentence: tuple[str, ...] | None = None  # needles, up to MAX_SENTENCE_NEEDLES
+    # The needles (up to MAX_SENTENCE_NEEDLES) as one alternation of literals, which sre
+    # scans for in C (its first characters as a set): a cheap "no" for most sentences.
+    in_sentence: re.Pattern[str] | None = None
 
 
 # Rule files' patterns, a handful per process, by id (a compiled pattern's hash reads all its
@@ -57,8 +59,9 @@ def shortcuts(pattern: re.Pattern[str]) -> Shortcuts:
         needles, caseless = None, None
     found = Shortcuts(tuple(needles) if needles and len(needles) <= MAX_NEEDLES else None,
                       caseless, bool(pattern.flags & re.IGNORECASE),
-                      tuple(needles) if needles and len(needles) <= MAX_SENTENCE_NEEDLES and
-                      all(needles) else None)
+                      re.compile("|".join(map(re.escape, sorted(needles, key=len, reverse=True))))
+                      if needles and len(needles) <= MAX_SENTENCE_NEEDLES and all(needles)
+                      else None)
     _cache[id(pattern)] = (pattern, found)
     return found
 

@@ -41,7 +41,7 @@ class Sentences:
         self._searches: dict[tuple[int, int], bool] = {}  # (id(pattern), where): found
         self._searchers: dict[int, Callable[..., Any] | None] = {}  # id(pattern): its search
         self._needles: dict[str, bool] = {}
-        self._in_sentence: dict[int, tuple[str, ...] | None] = {}  # id(pattern): see shortcuts
+        self._in_sentence: dict[int, re.Pattern[str] | None] = {}  # id(pattern): see shortcuts
         self._folds: bool | None = None
         # Whether a pattern matches anywhere in the output or its question (set by Document).
         self.whole_has: Callable[[re.Pattern[str]], bool] = self._whole_has
@@ -100,11 +100,9 @@ class Sentences:
         found = self._searches.get((key, s))
         if found is None:
             needles = self._in_sentence.get(key)
-            if needles:
-                segment = self.text[s:e]
-                if not any(n in segment for n in needles):
-                    self._searches[(key, s)] = False
-                    return False
+            if needles is not None and needles.search(self.text, s, e) is None:
+                self._searches[(key, s)] = False
+                return False
             found = self._searches[(key, s)] = search(self.text, s, e) is not None
         return found
 
