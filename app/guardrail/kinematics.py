@@ -25,7 +25,8 @@ from typing import Iterator, NamedTuple
 
 from app.guardrail.motion_cues import (_BARE_BEFORE, _CARRY, _DIM, _END, _FACTOR, _FALL,
                                        _FALL_WORDS, _FROM_ZERO, _FROM_ZERO_WORDS, _LATER, _LINK,
-                                       _MOMENT_AFTER, _MOVED, _POSITION_AFTER, _PRECEDED, _START,
+                                       _MOMENT_AFTER, _MOVED, _NUM_END, _POSITION_AFTER,
+                                       _PRECEDED, _START,
                                        _STOP_WORDS, _ZERO, _ZERO_WORDS, _complement, _falls, _says,
                                        _value, _word_times)
 from app.guardrail.scan import Quantity
@@ -89,6 +90,15 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
                     starts = [r[_START] for r in entries]
                 yield from _fall(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)],
                                  [r])
+            elif r[_DIM] == "length" and _FURTHER.match(low, r[_END]):
+                # "enters at 2.0 s and reaches the junction, 400 m further on, at about 11 s"
+                s, e = st.bounds(r[_START], r[_END])
+                if starts is None:
+                    starts = [r[_START] for r in entries]
+                found = _between(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)], r)
+                if found is not None:
+                    last_end = e
+                    yield found
             continue
         if not (_speed_in_sentence(low, speeds, r[_START]) or r[_DIM] == "time" and (
                 (i and entries[i - 1][_DIM] == "length" and
@@ -250,6 +260,34 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
         if d.dimension not in best or d.value > best[d.dimension].value:
             best[d.dimension] = d
     yield from best.values()
+
+
+# A distance covered from one moment to another, said by what follows it.
+_FURTHER = re.compile(r"\s+(?:further|farther)\b(?!\s+(?:ahead|behind|back|away|from|than|apart)\b)")
+# A moment of the clip: "at 2.0 s", "by about 11 s", "until 9 s".
+_MOMENT_BEFORE = re.compile(r"\b(?:at|by|from|until|till|to)\s+(?:about\s+|around\s+|roughly\s+|"
+                            r"approximately\s+|~\s*)?$")
+
+
+def _between(st: ScannedText, s: int, e: int, entries: list[tuple],
+             d: tuple) -> Derivation | None:
+    """A distance covered between the first and the last moment its sentence names: the
+    longest interval, so the smallest speed. The first moment's clause says who moves (the
+    distance's may name a landmark: "the bridge, 300 m further on")."""
+    low = st.text
+    moments = [r for r in entries if r[_DIM] == "time" and r[_NUM_END] > 0 and
+               _MOMENT_BEFORE.search(low, max(s, r[_START] - 24), r[_START])]
+    if len(moments) < 2:
+        return None
+    first = min(moments, key=lambda r: _value(low, r))
+    last = max(moments, key=lambda r: _value(low, r))
+    dt = _value(low, last) - _value(low, first)
+    if dt <= 0:
+        return None
+    raw = st.raw
+    return _made(st, "speed", _value(low, d) / dt,
+                 f"{raw[d[_START]:d[_END]]} between {raw[first[_START]:first[_END]]} and "
+                 f"{raw[last[_START]:last[_END]]}", first, (d, first, last))
 
 
 def _fall(st: ScannedText, s: int, e: int, entries: list[tuple],

@@ -57,6 +57,12 @@ def test_option_values(guardrail, reasoning, answer, expected):
     # Whoever swims is held to swimming speeds.
     ("In the pool the athlete in lane 2 swims freestyle at 8 m/s.", ["speed.swimming"]),
     ("The athlete in lane 2 swims freestyle at about 2 m/s.", []),
+    # A distance covered between two moments of the clip.
+    ("The cyclist passes the first lamp at 2.0 s and the bridge, 300 m further on, at about "
+     "6 s.", ["kinematics.speed"]),
+    ("The cyclist passes the first lamp at 2.0 s and the bridge, 30 m further on, at about "
+     "6 s.", []),
+    ("At 2 s the lead car is 30 m further ahead than at 1 s.", []),
     # A stop said after the speed, by a generic name, over a few centimetres.
     ("The robot dog trots along at 3 m/s. A ball rolls in front of it. The robot stops within "
      "2 cm of where it starts braking.", ["kinematics.acceleration"]),
