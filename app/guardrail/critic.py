@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from app import context as request_context
 from app import metrics
 from app.engine.base import Engine, EngineInput, SamplingOptions
 from app.errors import DeadlineExceededError, ShuttingDownError
@@ -232,6 +233,7 @@ class ModelCritic:
         seconds = time.perf_counter() - t0
         if result.verdict != "skipped":  # the stage's cost: asks that reached the engine
             metrics.GUARDRAIL_CRITIC_SECONDS.observe(seconds)
+            request_context.note(critic=result.verdict, critic_s=round(seconds, 3))
         metrics.GUARDRAIL_CRITIC_VERDICTS.labels(result.verdict).inc()
         return CriticResult(result.verdict, result.reason, result.finding, seconds)
 
