@@ -74,10 +74,10 @@ def rules(tmp_path):
     return path
 
 
-def ask(srv, critic: bool | None = True, **kw):
+def ask(srv, critic: bool | None = True, model: str = "tiny", **kw):
     extra = {} if critic is None else {"guardrail_critic": critic}
     return OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0).chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": [
+        model=model, messages=[{"role": "user", "content": [
             {"type": "video_url", "video_url": {"url": CLIP.as_uri()}},
             {"type": "text", "text": QUESTION}]}],
         extra_body={**extra, **kw.pop("extra_body", {})}, **kw)
@@ -154,6 +154,17 @@ def test_implausible_verdict_is_a_finding_and_the_critic_sees_the_requests_own_f
     assert critic.lora == main.lora
     assert critic.sampling.temperature == 0.0 and critic.sampling.max_tokens <= 1024
     assert QUESTION in critic.prompt and "Answer: B" in critic.prompt
+
+
+def test_an_adapters_answer_is_judged_by_the_same_adapter(live, rules, tmp_path):
+    from tests.engine.lora_adapters import LM_MODULES, write_adapter
+
+    loras = (f"site-a={write_adapter(tmp_path / 'site-a', LM_MODULES)}",)
+    engine = CriticEngine(settings=Settings(model="tiny", engine="fake", lora_modules=loras))
+    with live(engine, guardrail_rules_path=rules, lora_modules=loras) as srv:
+        ask(srv, model="site-a")
+    assert engine.last_input.lora == "site-a"
+    assert [i.lora for i in engine.critic_inputs] == ["site-a"]
 
 
 def test_plausible_and_unparseable_verdicts_leave_the_report_alone(live, rules):
