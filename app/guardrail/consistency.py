@@ -197,6 +197,11 @@ _CLOSING_TOTAL = re.compile(
     r"(?:[a-z-]+\s+)?(?:in total|altogether|in all)\b")
 
 
+# "is", "are", "makes", "=" close a count only after a sum: "Two plus four is six".
+_BARE_CUE = re.compile(r"(?:is|are|makes?|equals|=)\b")
+_SUM = re.compile(r"\b(?:plus|total|count|number|sum|together|in all)\b|\+")
+
+
 def _conclusion(low: str) -> int:
     """Where the reasoning's last sentence starts."""
     body = low.rstrip()
@@ -256,7 +261,9 @@ class CountMismatchRule(Rule):
         # another total, they do not.
         at = _conclusion(low)
         totals = [m for m in _CLOSING_TOTAL.finditer(low, at)
-                  if (m.group(2) or m.group(4)) not in _NOT_COUNTED]
+                  if (m.group(2) or m.group(4)) not in _NOT_COUNTED and (
+                      m.group(1) is None or not _BARE_CUE.match(low, m.start()) or
+                      _SUM.search(low, at, m.start()))]
         if totals:
             total = totals[-1]
             n = total.lastindex and (1 if total.group(1) else 3)

@@ -83,6 +83,9 @@ def test_subjects_and_vocabulary(guardrail, reasoning, expected):
      "How many cartons fall?", []),
     ("The arm stacks 12 cups, which is 72 cups per minute.", "12",
      "How many cups are stacked?", []),
+    # "is" closes a count only after a sum.
+    ("Four workers are on the dock. The tallest is one who wears a vest.", "4",
+     "How many workers are on the dock?", []),
 ])
 def test_counts(guardrail, reasoning, answer, question, expected):
     assert fired(guardrail, reasoning, answer, question) == expected
