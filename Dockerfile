@@ -113,10 +113,13 @@ FROM ${VLLM_IMAGE} AS gpu
 # both. Only variables whose Settings field has no NIM alias are set here: an image default for
 # COSMOS_MODEL or COSMOS_PORT would shadow a NIM user's NIM_MODEL_NAME / NIM_HTTP_API_PORT.
 # USER lets getpass.getuser() (torch's compile cache) work under an arbitrary UID as well.
+# `video` makes the NVIDIA container toolkit mount the driver's NVDEC library (libnvcuvid), which
+# video_decoder=auto uses; with compute,utility alone clips are decoded on the CPU.
 ENV HOME=/home/cosmos \
     USER=cosmos \
     HF_HOME=/models/.hf-cache \
     COSMOS_HOST=0.0.0.0 \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility,video \
     VLLM_NO_USAGE_STATS=1 \
     DO_NOT_TRACK=1 \
     PYTHONUNBUFFERED=1
