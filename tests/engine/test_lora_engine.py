@@ -1,8 +1,9 @@
 """A PEFT adapter served by the real vLLM CPU engine answers as its weights merged into the base.
 
-Two real servers (the whole cost of this module, a few minutes): the tiny checkpoint with the
-adapter `--lora site-a=DIR`, then the same adapter merged into the tiny checkpoint by PEFT's
-`merge_and_unload` and served as a plain checkpoint. The adapter has random A and B (so it moves
+Two real servers (the whole cost of this module, a few minutes, started in the background ahead
+of it: tests/engine_servers.py): the tiny checkpoint with the adapter `--lora site-a=DIR`, and
+the same adapter merged into the tiny checkpoint by PEFT's `merge_and_unload` and served as a
+plain checkpoint. The adapter has random A and B (so it moves
 the output away from the base's) on the language model's projections and, where the engine
 applies them, on the vision tower and merger; each request carries a short real clip so those
 weights take part.
@@ -14,17 +15,15 @@ token within TOL of the chosen one in its top 5), and the comparison ends there.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import REPO, free_port
-from tests.engine.lora_adapters import make_peft_adapter
+from tests.conftest import REPO
+from tests.engine_servers import POOL, Serve, need, once, plan, tiny_checkpoint
 
 pytestmark = pytest.mark.engine
 
@@ -33,26 +32,40 @@ NAME = "cosmos-tiny"
 CLIP = "drv_cr1_sample_4fps.mp4"
 
 
-@contextmanager
-def serve(model: Path, log: Path, *extra: str):
-    from app.dev.demo import stop_process, wait_ready
+COMMON = ["--served-model-name", NAME, "--enforce-eager", "--max-model-len", "4096",
+          "--cpu-kv-cache-gib", "1", "--no-warmup-on-start",
+          "--allowed-local-media-dirs", str(REPO.parent / "shared" / "media")]
 
-    port = free_port()
-    cmd = [sys.executable, "-m", "app", "serve", "--model", str(model), "--served-model-name",
-           NAME, "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
-           "--max-model-len", "4096", "--cpu-kv-cache-gib", "1", "--no-warmup-on-start",
-           "--allowed-local-media-dirs", str(REPO.parent / "shared" / "media"), *extra]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, timeout_s=900)
-        except Exception as exc:  # noqa: BLE001 - the log says why
-            pytest.fail(f"server did not start: {exc}\n{log.read_text(errors='replace')[-4000:]}")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
+
+@once
+def adapters() -> Path:
+    """site-a (random A and B, vision tower and merger too) and its merge into the base, built
+    by PEFT in a subprocess: the background thread may need them before any test does."""
+    d = POOL.mktemp("lora")
+    done = subprocess.run([sys.executable, "-m", "tests.engine.lora_adapters",
+                           str(tiny_checkpoint()), str(d / "site-a"), str(d / "merged")],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return d
+
+
+@pytest.fixture(scope="module")
+def adapter_server(tiny_model):
+    yield need("lora-adapter")
+    POOL.release("lora-adapter")
+
+
+@pytest.fixture(scope="module")
+def merged_server(tiny_model):
+    yield need("lora-merged")
+    POOL.release("lora-merged")
+
+
+plan("lora-adapter", adapter_server, rank=1, start=lambda tmp: Serve(
+    [*COMMON, "--model", str(tiny_checkpoint()), "--lora", f"site-a={adapters() / 'site-a'}",
+     "--allow-runtime-lora-updating"], tmp / "lora.log"))
+plan("lora-merged", merged_server, rank=2, start=lambda tmp: Serve(
+    [*COMMON, "--model", str(adapters() / "merged")], tmp / "merged.log"))
 
 
 def ask(url: str, model: str, media_dir: Path) -> httpx.Response:
@@ -72,29 +85,25 @@ def tokens(resp: httpx.Response) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_model, media_dir, tmp_path_factory):
-    d = tmp_path_factory.mktemp("lora")
-    adapter = make_peft_adapter(tiny_model, d / "site-a", vision=True, merged=d / "merged")
-    broken = d / "broken"
-    broken.mkdir()
+def runs(adapter_server, merged_server, media_dir, tmp_path_factory):
+    adapter = adapters() / "site-a"
+    broken = tmp_path_factory.mktemp("broken")
     (broken / "adapter_config.json").write_text('{"r": 8, "peft_type": "LORA"}')  # no weights
     out: dict = {}
-    with serve(tiny_model, d / "lora.log", "--lora", f"site-a={adapter}",
-               "--allow-runtime-lora-updating") as url:
-        out["models"] = httpx.get(url + "/v1/models").json()["data"]
-        out["adapter"] = tokens(ask(url, "site-a", media_dir))
-        out["base"] = tokens(ask(url, NAME, media_dir))
-        out["unknown"] = ask(url, "site-x", media_dir)
-        out["load_broken"] = httpx.post(url + "/v1/load_lora_adapter", json={
-            "lora_name": "site-b", "lora_path": str(broken)})
-        out["load"] = httpx.post(url + "/v1/load_lora_adapter", json={
-            "lora_name": "site-b", "lora_path": str(adapter)})
-        out["loaded"] = tokens(ask(url, "site-b", media_dir))
-        out["unload"] = httpx.post(url + "/v1/unload_lora_adapter", json={"lora_name": "site-b"})
-        out["unloaded"] = ask(url, "site-b", media_dir)
-        out["log"] = (d / "lora.log").read_text(errors="replace")
-    with serve(d / "merged", d / "merged.log") as url:
-        out["merged"] = tokens(ask(url, NAME, media_dir))
+    url = adapter_server.base_url
+    out["models"] = httpx.get(url + "/v1/models").json()["data"]
+    out["adapter"] = tokens(ask(url, "site-a", media_dir))
+    out["base"] = tokens(ask(url, NAME, media_dir))
+    out["unknown"] = ask(url, "site-x", media_dir)
+    out["load_broken"] = httpx.post(url + "/v1/load_lora_adapter", json={
+        "lora_name": "site-b", "lora_path": str(broken)})
+    out["load"] = httpx.post(url + "/v1/load_lora_adapter", json={
+        "lora_name": "site-b", "lora_path": str(adapter)})
+    out["loaded"] = tokens(ask(url, "site-b", media_dir))
+    out["unload"] = httpx.post(url + "/v1/unload_lora_adapter", json={"lora_name": "site-b"})
+    out["unloaded"] = ask(url, "site-b", media_dir)
+    out["log"] = adapter_server.log_path.read_text(errors="replace")
+    out["merged"] = tokens(ask(merged_server.base_url, NAME, media_dir))
     return out
 
 

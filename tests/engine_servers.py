@@ -1,0 +1,301 @@
+"""The real-engine servers of a test session, started in the background before they are needed.
+
+`cosmos-serve serve` on the vLLM CPU engine takes 1-3 minutes to come up on a 2-core machine,
+nearly all of it three processes (server, engine core, worker) importing torch and vLLM one
+after the other: one core busy, the other idle. So each module declares the servers its tests
+need (`plan`), tests/conftest.py runs the tests that use one after all the others, grouped by
+server in plan order, and a thread of this process starts those servers one at a time, in that
+order, while the other tests run. At most MAX_UP are up or starting at once, fewer where memory
+is short (three processes, about 3 GB, each); a server is stopped as soon as the last test that
+needs it is done, which makes room for the next. A test whose server the thread has not reached
+yet starts it itself, so a narrow selection (one file, -k) never waits on a plan it does not
+follow. For a run of the whole suite the session server starts before collection even.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_MODEL_DIR = REPO / ".cache" / "tiny-model"
+MAX_UP = int(os.environ.get("COSMOS_TEST_SERVERS_UP", "3"))
+# A tiny-model server holds about 3.1 GB once up (measured: 1.7 server, 0.4 engine core, 1.0
+# worker); another starts only while that much and 2 GB for the tests are left.
+SERVER_GB, SPARE_GB = 3.5, 2.0
+
+
+def available_gb() -> float:
+    try:
+        with open("/proc/meminfo") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return float("inf")
+    return kb / 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_tiny_lock = threading.Lock()
+
+
+def tiny_checkpoint() -> Path:
+    """The tiny checkpoint, built once: by whichever of the thread or a test asks first (in a
+    subprocess, so that torch is never first imported on the thread while a test imports it)."""
+    from app.dev.tiny_model import is_built
+
+    with _tiny_lock:
+        if not is_built(TINY_MODEL_DIR):
+            subprocess.run([sys.executable, "-c", "import sys; from app.dev.tiny_model import "
+                            "build_tiny_model; build_tiny_model(sys.argv[1])", str(TINY_MODEL_DIR)],
+                           cwd=REPO, check=True, capture_output=True)
+    return TINY_MODEL_DIR
+
+
+def once(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """fn's result, computed by the first caller of any thread; the others wait for it."""
+    lock, box = threading.Lock(), []
+
+    def call():
+        with lock:
+            if not box:
+                box.append(fn())
+            return box[0]
+    return call
+
+
+class ServerFailed(RuntimeError):
+    pass
+
+
+class Serve:
+    """`python -m app serve ARGS` on loopback, its output in `log_path`."""
+
+    def __init__(self, args: list[str], log_path: Path, timeout_s: float = 900):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.timeout_s = timeout_s
+        self.ready_s: float | None = None
+        cmd = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port",
+               str(self.port), *args]
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def wait_ready(self) -> None:
+        from app.dev.demo import wait_ready
+
+        try:
+            self.ready_s = wait_ready(self.base_url + "/health/ready", self.proc, self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the log says why
+            raise ServerFailed(f"server did not start: {exc}\n{self.log_tail(6000)}") from None
+
+    def stop(self) -> None:
+        from app.dev.demo import stop_process
+
+        if self.proc.poll() is None:
+            stop_process(self.proc)
+
+    def log_tail(self, n: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-n:]
+
+
+@dataclass
+class _Planned:
+    name: str
+    fixture: str
+    where: str      # the file that defines the fixture (a module may shadow a name)
+    start: Callable[[Path], Any]    # tmp dir -> a handle with wait_ready() and stop()
+    rank: float
+    users: int = 0
+    state: str = "planned"          # starting, up, failed, stopped
+    handle: Any = None
+    error: BaseException | None = None
+    cancelled: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Pool:
+    def __init__(self):
+        self._planned: dict[str, _Planned] = {}
+        self._cond = threading.Condition()
+        self._order: list[_Planned] = []
+        self._thread: threading.Thread | None = None
+        self._closing = False
+        self._tmp = None
+
+    def plan(self, name: str, fixture: Callable, start: Callable[[Path], Any], *,
+             rank: float) -> None:
+        """The server `start(tmp)` launches, needed by the tests that use `fixture`; servers
+        start (and their tests run) by ascending rank."""
+        code = inspect.unwrap(fixture).__code__
+        self._planned[name] = _Planned(name, getattr(fixture, "name", code.co_name),
+                                       code.co_filename, start, rank)
+
+    def _needs(self, item) -> list[_Planned]:
+        defs = getattr(item, "_fixtureinfo", None)
+        if defs is None:
+            return []
+        out = []
+        for p in self._planned.values():
+            chain = defs.name2fixturedefs.get(p.fixture)
+            code = getattr(inspect.unwrap(chain[-1].func), "__code__", None) if chain else None
+            if code is not None and code.co_filename == p.where:
+                out.append(p)
+        return out
+
+    def order(self, items: list) -> None:
+        """Stable: tests needing no planned server first, then by the rank of their server."""
+        def key(item):
+            ranks = [p.rank for p in self._needs(item)]
+            return (1, min(ranks)) if ranks else (0, 0.0)
+        items[:] = sorted(items, key=key)
+
+    def prestart(self, name: str, tmp_factory) -> None:
+        """Start `name` now, before collection (which takes a minute of one core): for a run
+        of the whole suite, which needs it; begin() stops it again if no test does."""
+        self._tmp = tmp_factory
+        p = self._planned[name]
+        p.state = "starting"
+        threading.Thread(target=self._start, args=(p,), name=f"prestart-{name}",
+                         daemon=True).start()
+
+    def begin(self, items: list, tmp_factory, *, background: bool) -> None:
+        """Count each server's tests; with `background`, start the thread on those needed."""
+        self._tmp = tmp_factory
+        for item in items:
+            for p in self._needs(item):
+                p.users += 1
+        for p in self._planned.values():
+            if not p.users and p.state != "planned":
+                self._cancel(p)  # prestarted for tests that were not selected after all
+        self._order = sorted((p for p in self._planned.values() if p.users),
+                             key=lambda p: p.rank)
+        if background and self._order:
+            self._thread = threading.Thread(target=self._loop, name="engine-servers",
+                                            daemon=True)
+            self._thread.start()
+
+    def mktemp(self, name: str) -> Path:
+        return Path(self._tmp.mktemp(name))
+
+    def _up(self) -> int:
+        return sum(p.state in ("starting", "up") for p in self._planned.values())
+
+    def _room(self) -> bool:
+        up = self._up()
+        return up == 0 or (up < MAX_UP and available_gb() >= SERVER_GB + SPARE_GB)
+
+    def _loop(self) -> None:
+        for p in self._order:
+            with self._cond:
+                while not (self._closing or self._room()):
+                    self._cond.wait(5)  # memory frees without a notice
+                if self._closing:
+                    return
+                if p.state != "planned":
+                    continue  # a test got there first
+                p.state = "starting"
+            self._start(p)
+
+    def _start(self, p: _Planned) -> None:
+        try:
+            handle = p.start(self.mktemp(p.name))
+            with self._cond:
+                p.handle = handle
+                cancelled = self._closing or p.cancelled
+            if cancelled:
+                raise ServerFailed("no longer needed")
+            handle.wait_ready()
+            with self._cond:
+                p.state = "up"
+        except BaseException as exc:  # noqa: BLE001 - handed to the test that needs it
+            with self._cond:
+                p.error, p.state = exc, "failed"
+            if p.handle is not None:
+                p.handle.stop()
+        finally:
+            p.done.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def get(self, name: str) -> Any:
+        """The named server once it serves (started here if the thread has not reached it)."""
+        p = self._planned[name]
+        with self._cond:
+            mine = p.state == "planned"
+            if mine:
+                p.state = "starting"
+            elif p.state == "stopped":
+                raise ServerFailed(f"{name}: already stopped (its last planned test was done)")
+        if mine:
+            self._start(p)
+        p.done.wait()
+        if p.error is not None:
+            raise p.error
+        return p.handle
+
+    def release(self, name: str) -> None:
+        p = self._planned.get(name)
+        if p is None:
+            return
+        with self._cond:
+            handle, was = p.handle, p.state
+            if was in ("up", "failed"):
+                p.state = "stopped"
+        if was in ("up", "failed") and handle is not None:
+            handle.stop()
+        with self._cond:
+            self._cond.notify_all()
+
+    def finished(self, item) -> None:
+        """After a test: stop each server whose last planned test this was."""
+        for p in self._needs(item):
+            p.users -= 1
+            if p.users <= 0:
+                self.release(p.name)
+
+    def _cancel(self, p: _Planned) -> None:
+        """Stop p even while it starts: its wait for readiness ends with the process."""
+        with self._cond:
+            p.cancelled = True
+            handle = p.handle
+        if handle is not None:
+            handle.stop()
+        if p.state == "starting":
+            p.done.wait(180)
+        self.release(p.name)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        for p in self._planned.values():
+            self._cancel(p)
+        if self._thread is not None:
+            self._thread.join(60)
+
+
+POOL = Pool()
+plan = POOL.plan
+
+
+def need(name: str) -> Any:
+    """The planned server `name`, serving; the test fails with its log if it did not start."""
+    import pytest
+
+    try:
+        return POOL.get(name)
+    except ServerFailed as exc:
+        pytest.fail(str(exc))
