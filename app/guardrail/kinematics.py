@@ -25,14 +25,13 @@ from typing import Iterator, NamedTuple
 
 from app.guardrail.motion_cues import (_BARE_BEFORE, _CARRY, _DIM, _END, _FACTOR, _FALL,
                                        _FALL_WORDS, _FROM_ZERO, _FROM_ZERO_WORDS, _LATER, _LINK,
-                                       _MOMENT_AFTER, _MOVED, _NUM_END, _POSITION_AFTER,
-                                       _PRECEDED, _START,
+                                       _FURTHER, _MOMENT_AFTER, _MOMENT_BEFORE, _MOVED,
+                                       _NUM_END, _POSITION_AFTER, _PRECEDED, _START,
                                        _STOP_WORDS, _ZERO, _ZERO_WORDS, _complement, _falls, _says,
-                                       _value, _word_times)
+                                       _speed_in_sentence, _value, _word_times)
 from app.guardrail.scan import Quantity
 from app.guardrail.scanned import ScannedText
 
-_NEAR_BEFORE, _NEAR_AFTER = 200, 120  # how far from a time or distance a speed may be
 
 
 class Derivation(NamedTuple):
@@ -51,17 +50,6 @@ def derivations(st: ScannedText) -> list[Derivation]:
     if found is None:
         found = st.memo["kinematics"] = list(_derive(st))
     return found
-
-
-def _speed_in_sentence(low: str, speeds: list[int], at: int) -> bool:
-    """Whether the nearest speed before or after `at` (within reach) is in its sentence: two
-    finds, cheaper than the sentence's bounds."""
-    k = bisect_left(speeds, at)
-    if k and speeds[k - 1] >= at - _NEAR_BEFORE and low.find(". ", speeds[k - 1], at) < 0 and \
-            low.find("\n", speeds[k - 1], at) < 0:
-        return True
-    return k < len(speeds) and speeds[k] <= at + _NEAR_AFTER and \
-        low.find(". ", at, speeds[k]) < 0 and low.find("\n", at, speeds[k]) < 0
 
 
 def _derive(st: ScannedText) -> Iterator[Derivation]:
@@ -95,7 +83,8 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
                 s, e = st.bounds(r[_START], r[_END])
                 if starts is None:
                     starts = [r[_START] for r in entries]
-                found = _between(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)], r)
+                here = entries[bisect_left(starts, s):bisect_left(starts, e)]
+                found = _between(st, s, e, here, r)
                 if found is not None:
                     last_end = e
                     yield found
@@ -260,13 +249,6 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
         if d.dimension not in best or d.value > best[d.dimension].value:
             best[d.dimension] = d
     yield from best.values()
-
-
-# A distance covered from one moment to another, said by what follows it.
-_FURTHER = re.compile(r"\s+(?:further|farther)\b(?!\s+(?:ahead|behind|back|away|from|than|apart)\b)")
-# A moment of the clip: "at 2.0 s", "by about 11 s", "until 9 s".
-_MOMENT_BEFORE = re.compile(r"\b(?:at|by|from|until|till|to)\s+(?:about\s+|around\s+|roughly\s+|"
-                            r"approximately\s+|~\s*)?$")
 
 
 def _between(st: ScannedText, s: int, e: int, entries: list[tuple],

@@ -8,6 +8,7 @@ alternative at every position, and words that every match contains are tested fi
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from app.guardrail.objects import _alternation
 from app.guardrail.scanned import ScannedText
@@ -143,3 +144,23 @@ def _falls(low: str, r: tuple) -> bool:
     near = low[max(0, r[_START] - 150):r[_START]]
     return any(w in near for w in _FALL_WORDS) and \
         _FALL.search(low, max(0, r[_START] - 151), r[_START]) is not None
+
+
+# A distance covered from one moment to another, said by what follows it.
+_FURTHER = re.compile(
+    r"\s+(?:further|farther)\b(?!\s+(?:ahead|behind|back|away|from|than|apart)\b)")
+# A moment of the clip: "at 2.0 s", "by about 11 s", "until 9 s".
+_MOMENT_BEFORE = re.compile(r"\b(?:at|by|from|until|till|to)\s+(?:about\s+|around\s+|roughly\s+|"
+                            r"approximately\s+|~\s*)?$")
+_NEAR_BEFORE, _NEAR_AFTER = 200, 120  # how far from a time or distance a speed may be
+
+
+def _speed_in_sentence(low: str, speeds: list[int], at: int) -> bool:
+    """Whether the nearest speed before or after `at` (within reach) is in its sentence: two
+    finds, cheaper than the sentence's bounds."""
+    k = bisect_left(speeds, at)
+    if k and speeds[k - 1] >= at - _NEAR_BEFORE and low.find(". ", speeds[k - 1], at) < 0 and \
+            low.find("\n", speeds[k - 1], at) < 0:
+        return True
+    return k < len(speeds) and speeds[k] <= at + _NEAR_AFTER and \
+        low.find(". ", at, speeds[k]) < 0 and low.find("\n", at, speeds[k]) < 0
