@@ -35,6 +35,7 @@ from app.reasoning import parse_reasoning  # noqa: E402
 DATA = ROOT / "tests" / "data" / "guardrail"
 BLIND = DATA / "blind"  # the dev set since the second round of rules
 HELDOUT = DATA / "blind_heldout"  # held out in round 2, the second dev set since round 3
+HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3: measured once, on 7bce63e
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -175,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     report("old set (written with the rules in view)", guardrail, cases, args.verbose)
     for name, folder in (("dev set (blind/: written without the rules, read for round 2)", BLIND),
                          ("dev set 2 (blind_heldout/: held out in round 2, read for "
-                          "round 3)", HELDOUT)):
+                          "round 3)", HELDOUT),
+                         ("held-out set 3 (blind_heldout3/: never read by anyone writing "
+                          "rules)", HELDOUT3)):
         labelled = load_cases(folder) if folder.is_dir() else []
         if labelled:
             report(name, guardrail, labelled, args.verbose)
