@@ -158,6 +158,8 @@ class Scanner(Vocabulary):
         """Quantities in `low`; `bounds(start, end)` gives a quantity's sentence. With `wanted`,
         only those some rule could flag: of a listed dimension and outside its (lo, hi). `raw`,
         if given, receives every speed, time and length matched, flaggable or not."""
+        if not self.units:  # a rule file with no units: nothing is a quantity
+            return []
         found = None
         if self._zeros_re is not None:
             try:

@@ -86,3 +86,19 @@ def test_bad_files_fail_at_load_naming_file_and_key(tmp_path, text, error):
         Guardrail.from_yaml(path)
     assert str(info.value).startswith(f"{path}: ")
     assert error in str(info.value)
+
+
+def test_a_file_of_format_rules_only_checks_text_with_numbers(tmp_path):
+    # No units and no quantity rules: numbers are not quantities, and the check still runs.
+    path = _write(tmp_path, """
+rules:
+  - {id: format.no_answer, type: format, condition: no_answer, severity: warning,
+     message: "the output has no answer"}
+""")
+    guardrail = Guardrail.from_yaml(path)
+    ctx = GuardrailContext(duration_s=10, choices=["A", "B"])
+    ok = guardrail.check(parse_reasoning("<think>The car moves at 30 km/h.</think>\n\n"
+                                         "<answer>A</answer>"), ctx)
+    assert ok.verdict == "pass" and ok.findings == []
+    missing = guardrail.check(parse_reasoning("<think>It goes 30 km/h for 3 s.</think>"), ctx)
+    assert [f.rule_id for f in missing.findings] == ["format.no_answer"]
