@@ -107,11 +107,12 @@ def _reference(data: bytes, clip) -> np.ndarray:
 def explore(nvdec, a: argparse.Namespace) -> dict:
     """NVDEC's single-clip latency by frame threads and parts, with and without the GPU conversion;
     picks the frame threads of the lowest x264-clip latency."""
+    from app.ingest import gpu_frames as gf
     from app.ingest import nvdec as nv
     from app.ingest import pipeline
 
     res: dict = {}
-    store = nv.GpuSink.store
+    store = gf.GpuSink.store
     for label, clip, tails in (("default", a.clip, a.tails), ("gop1s", a.clip_gop1s, a.tails_gop1s)):
         if not Path(tails).exists():
             make_tails(clip, N_VARIANTS, tails)
@@ -122,14 +123,14 @@ def explore(nvdec, a: argparse.Namespace) -> dict:
             for parts in ((1, 8) if label == "gop1s" else (1,)):
                 pipeline.MAX_PARTS = parts
                 for convert in (True, False):
-                    nv.GpuSink.store = store if convert else _no_store
+                    gf.GpuSink.store = store if convert else _no_store
                     srv = Server("nvdec", nvdec)
                     srv.one(datas[0])
                     lat = [srv.one(d)[0] for d in datas[1:]]
                     key = f"{label}_t{threads}_p{parts}_{'conv' if convert else 'noconv'}"
                     res[key] = round(1e3 * statistics.median(lat), 1)
         print(json.dumps(res), flush=True)
-    nv.GpuSink.store, pipeline.MAX_PARTS = store, nv.MAX_PARTS
+    gf.GpuSink.store, pipeline.MAX_PARTS = store, nv.MAX_PARTS
     best = min((1, 2, 4, 8), key=lambda t: res[f"default_t{t}_p1_conv"])
     nvdec.threads = res["best_threads"] = best
     return res
