@@ -76,6 +76,52 @@ def test_sigkill_of_the_server_kills_what_it_started():
                 pass
 
 
+# A stand-in server whose "engine core" starts its "worker" only once the server is gone: the
+# worker is never among the server's descendants, so only the watchdog's final sweep finds it.
+LATE_SERVER = textwrap.dedent("""
+    import os, subprocess, sys, time
+    from app.lifecycle import processes
+    from app.lifecycle.server import _WATCHDOG
+    processes.become_subreaper()
+    dog = subprocess.Popen([sys.executable, "-I", str(_WATCHDOG), str(os.getpid())],
+                           start_new_session=True)
+    core = subprocess.Popen([sys.executable, "-c", '''
+    import os, subprocess, sys, time
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(0.001)
+    w = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    open(sys.argv[1], "w").write(str(w.pid))
+    time.sleep(600)
+    ''', sys.argv[1]])
+    print(dog.pid, core.pid, flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_worker_started_as_the_server_dies_is_killed_too(tmp_path):
+    out = tmp_path / "worker.pid"
+    proc = subprocess.Popen([sys.executable, "-c", LATE_SERVER, str(out)], cwd=REPO, text=True,
+                            stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    dog, core = map(int, proc.stdout.readline().split())
+    time.sleep(1.5)  # the watchdog has recorded the core
+    proc.kill()
+    proc.wait()
+    assert _gone([core]) == []
+    # The core forks within milliseconds of the server's death, the watchdog looks every half
+    # second: the worker nearly always exists (if the watchdog froze the core first, it never will).
+    worker = int(out.read_text()) if out.exists() and out.read_text() else None
+    try:
+        assert _gone([worker] if worker else []) == []
+        assert _gone([dog]) == []
+    finally:
+        for pid in (core, worker, dog):
+            try:
+                os.kill(pid, signal.SIGKILL) if pid else None
+            except OSError:
+                pass
+
+
 def test_graceful_stop_kills_a_child_deaf_to_sigterm_and_its_orphan():
     proc, dog, core, worker = _start("graceful")
     try:
