@@ -36,7 +36,7 @@ from av.video.reformatter import Interpolation, VideoReformatter
 from app.errors import DecodeCancelledError, MediaError, MediaTimeoutError
 from app.ingest.probe import Probe
 from app.ingest.sampling import Plan
-from app.ingest.split import Part, Split, decode_span, parts_of, wanted_slots
+from app.ingest.split import Part, Split, decode_span, parts_of, wanted_slots, whole
 
 # Decoders that honour skip_frame per packet. Others (libdav1d) read it once when opened, so
 # toggling it could silently drop a wanted frame.
@@ -150,11 +150,11 @@ def decode(probe: Probe, plan: Plan, *, deadline: float, threads: int = 1,
     if len(parts) > 1:
         damaged = _run_parts(probe, parts, out, deadline, cancel, backend)
     else:
-        if probe.ordinal:  # frames are known only by their output order: decode all from the start
-            first, last = 0, len(probe.packets) - 1
-        else:
-            first, last = decode_span(probe, set(slots))
-        part = Part(first, last, slots, threads)
+        part = whole(split, slots, threads)
+        if part is None and probe.ordinal:  # frames known only by their output order: all of it
+            part = Part(0, len(probe.packets) - 1, slots, threads)
+        elif part is None:
+            part = Part(*decode_span(probe, set(slots)), slots, threads)
         damaged = _decode_part(probe, backend.decoder(probe, True), part, out, deadline, cancel,
                                None, rotation_source=True, backend=backend)
     return _finish(out, damaged, max(1, len(parts)), backend.name)
@@ -177,32 +177,43 @@ def _decode_part(probe: Probe, cc, part: Part, out: Frames, deadline: float,
             sink.take(shown if probe.ordinal else frame.pts, frame)
             shown += 1
 
-    for packet in probe.packets[part.first:part.last + 1]:
-        if time.monotonic() > deadline:
-            raise MediaTimeoutError("decoding ran past the time limit (video_decode_timeout_s)")
-        if cancel is not None and cancel.is_set():  # every request waiting for it is gone
-            raise DecodeCancelledError("nobody waits for this video any more")
-        if stop is not None and stop.is_set():  # another part failed: its error is raised
-            return damaged
-        if skip_unwanted:
-            cc.skip_frame = "DEFAULT" if packet.pts in sink.slots else "NONREF"
-        try:
-            consume(cc.decode(packet))
-        except av.FFmpegError:
-            if backend.strict:
-                raise
-            damaged += 1  # its frame is missing; a wanted one is filled in by _finish
-            continue
-        if not sink.slots:
-            break
+    runs = part.runs()
+    for r, (first, last) in enumerate(runs):
+        if r:  # the gap before a random-access point: drain, then start afresh at the point
+            damaged += _drain(cc, consume, backend)
+            cc.flush_buffers()
+        for packet in probe.packets[first:last + 1]:
+            if time.monotonic() > deadline:
+                raise MediaTimeoutError("decoding ran past the time limit (video_decode_timeout_s)")
+            if cancel is not None and cancel.is_set():  # every request waiting for it is gone
+                raise DecodeCancelledError("nobody waits for this video any more")
+            if stop is not None and stop.is_set():  # another part failed: its error is raised
+                return damaged
+            if skip_unwanted:
+                cc.skip_frame = "DEFAULT" if packet.pts in sink.slots else "NONREF"
+            try:
+                consume(cc.decode(packet))
+            except av.FFmpegError:
+                if backend.strict:
+                    raise
+                damaged += 1  # its frame is missing; a wanted one is filled in by _finish
+                continue
+            if not sink.slots:
+                return damaged
     if sink.slots:
-        try:
-            consume(cc.decode(None))  # drain frames still in the reorder buffer / threads
-        except av.FFmpegError:
-            if backend.strict:
-                raise
-            damaged += 1
+        damaged += _drain(cc, consume, backend)
     return damaged
+
+
+def _drain(cc, consume, backend: Backend) -> int:
+    """Frames still in the reorder buffer / threads; 1 if the decoder failed doing it."""
+    try:
+        consume(cc.decode(None))
+    except av.FFmpegError:
+        if backend.strict:
+            raise
+        return 1
+    return 0
 
 
 def fresh_decoder(cc, hwaccel=None):

@@ -16,7 +16,7 @@ import pytest
 from app.errors import DecodeCancelledError, MediaTimeoutError
 from app.ingest import VideoIngestor, cores
 from app.ingest.decode import decode
-from app.ingest.split import plan_split
+from app.ingest.split import plan_split, whole
 from app.ingest.options import default_options
 from app.ingest.pipeline import ingest
 from app.ingest.probe import probe
@@ -110,6 +110,29 @@ def test_one_second_gop_clips_split_and_match(gop_dir, name):
     assert_same(one, parts)
     if not name.startswith("rotated"):  # the barcode says which source frame each one is
         assert [gen.read_barcode(f) for f in parts[1].frames] == parts[0].indices.tolist()
+
+
+@pytest.mark.parametrize("name", sorted(GOP_CLIPS))
+def test_one_decoder_skips_what_follows_the_last_wanted_frame_of_each_interval(gop_dir, name):
+    """4 fps of 30: the last wanted frame of each 1 s interval is ~frame 22; the packets from
+    there to the next random-access point are never fed, and the frames are the same."""
+    p = probe(str(gop_dir / name), time.monotonic() + 60)
+    try:
+        plan = make_plan(p.seconds(p.frame_pts), p.fps, p.height, p.width, default_options())
+        split = plan_split(p, plan, min_part_pixels=0)
+        part = whole(split, {}, 1)
+        skipped = part.last - part.first + 1 - sum(b - a + 1 for a, b in part.segments)
+        if name == "h264_open_gop.mp4":  # one interval: nothing can be skipped
+            assert len(part.segments) == 1 and skipped == 0
+        else:  # HEVC CRA: leading pictures reach past the point, and those runs merge
+            assert len(part.segments) >= 3 and skipped >= len(part.segments) - 1, part.segments
+        gapped = decode(p, plan, deadline=time.monotonic() + 60, threads=1, split=split)
+    finally:
+        p.close()
+    one, _ = both(gop_dir / name)
+    assert_same(one, (plan, gapped))
+    if not name.startswith("rotated"):
+        assert [gen.read_barcode(f) for f in gapped.frames] == plan.indices.tolist()
 
 
 @pytest.mark.parametrize("threads", [2, 3, 7])
