@@ -23,9 +23,14 @@ _ANSWER_LETTER = re.compile(
 # text (scoped case-insensitive groups would cost sre its literal fast path), so the letter's
 # case and the "A car" trap are checked on the original afterwards. The last match wins.
 # A letter followed by its rejection ("so D is out", "B can be ruled out") is no verdict.
-_LETTER = (r"\(?([a-h])\)?(?![\w'])(?!,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
-           r"(?:also\s+|clearly\s+|therefore\s+)?(?:out|wrong|incorrect|ruled out|eliminated|"
-           r"excluded|unlikely|implausible|impossible|not\b))")
+# So is one coordinated with others ("so C and D are out"), one that does not apply ("so D doesn't
+# apply") and one that is only part of the story ("B describes only the first phase").
+_LETTER = (r"\(?([a-h])\)?(?![\w'])(?!(?:,?\s+(?:and|or|nor)\s+\(?[a-h]\)?(?![\w'])|,\s*\(?[a-h]\)?"
+           r"(?![\w']))*(?:,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
+           r"(?:also\s+|clearly\s+|therefore\s+|both\s+)?(?:out|wrong|incorrect|ruled out|eliminated|"
+           r"excluded|unlikely|implausible|impossible|not\b|only\b|the opposite|incomplete|partial)"
+           r"|\s+(?:(?:does|do|did|is|are|can|could|would|will)(?:\s+not\b|n't)|cannot|can't|won't|"
+           r"never|fails?\b|only\b|(?:describes?|covers?|explains?|captures?|fits?)\s+only\b)))")
 _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",

@@ -197,6 +197,8 @@ _CLOSING_TOTAL = re.compile(
     r"(?:[a-z-]+\s+)?(?:in total|altogether|in all)\b")
 
 
+_UNITS = "(?:s|secs?|seconds?|ms|m|cm|mm|km|ft|feet|mph|kg|t|min|minutes?|hours?|percent)"
+_PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z]|(?:\s+[a-z-]+){0,3}?\s+(?:plus|\+)\s")
 # "is", "are", "makes", "=" close a count only after a sum: "Two plus four is six".
 _BARE_CUE = re.compile(r"(?:is|are|makes?|equals|=)\b")
 _SUM = re.compile(r"\b(?:plus|total|count|number|sum|together|in all)\b|\+")
@@ -275,12 +277,21 @@ class CountMismatchRule(Rule):
         said = [m for m in _COUNT_WORD.finditer(low, at) if m.group(2) not in _NOT_COUNTED]
         if any(_value(m.group(1)) == count for m in said):
             return
+        # A total the reasoning gives anywhere ("seven altogether") settles it: the counts
+        # around it are its parts.
+        if any(_value(m.group(1) or m.group(3)) == count and (
+                m.group(1) is None or not _BARE_CUE.match(low, m.start()))
+               for m in _CLOSING_TOTAL.finditer(low)):
+            return
         for noun in nouns:
             forms = "|".join(map(re.escape, _forms(noun)))
             counts = re.compile(
-                rf"(?<![\w.,]){_NUMBER}\s+(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|of\s+(?:them|"
+                rf"(?<![\w.,]){_NUMBER}\s+(?!{_UNITS}\b)(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|of\s+(?:them|"
                 rf"these|those|which|the\s+(?:{forms}))\b)")
-            stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)]
+            # A rate ("one item per metre") or a part of a sum ("three on foot plus the
+            # driver") is not what the answer counts.
+            stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)
+                      if not _PART.match(low, m.end())]
             if not stated:
                 continue
             s, e, last = stated[-1]

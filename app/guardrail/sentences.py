@@ -22,8 +22,22 @@ _SENTENCE_END = re.compile(r"\. |\n|\? |! ")
 _SENTENCE_END_REVERSED = re.compile(r"\.(?<= \.)|\?(?<= \?)|!(?<= !)|\n")
 _CLAUSE_BREAK = re.compile(r"[,;:()]|\s(?:and|but|while|whereas|as|when|although|though|because|"
                            r"since|so|then|before|after|until)\s")
+# Brackets of arithmetic ("v²/(2·8) ≈ 17 m/s²") group numbers; they do not end a clause.
+_ARITHMETIC = re.compile(r"\([0-9.\s·*×x/+\-−^²³]+\)")
 WINDOW = 400  # no sentence is longer; bounds every look-around
 _INF = math.inf
+
+
+def _in_arithmetic(text: str, at: int) -> bool:
+    """Whether the bracket at text[at] is one of an arithmetic expression's."""
+    c = text[at]
+    if c == "(":
+        return _ARITHMETIC.match(text, at) is not None
+    if c == ")":
+        opened = text.rfind("(", max(0, at - 40), at)
+        return opened >= 0 and _ARITHMETIC.match(text, opened) is not None and \
+            _ARITHMETIC.match(text, opened).end() == at + 1
+    return False
 
 
 class Sentences:
@@ -148,10 +162,14 @@ class Sentences:
 
     def clause(self, q: Quantity) -> tuple[int, int]:
         s, e = self.sentence(q)
-        for m in _CLAUSE_BREAK.finditer(self.text, s, q.start):
-            s = m.end()
-        m = _CLAUSE_BREAK.search(self.text, q.end, e)
-        return s, m.start() if m else e
+        text = self.text
+        for m in _CLAUSE_BREAK.finditer(text, s, q.start):
+            if not _in_arithmetic(text, m.start()):
+                s = m.end()
+        for m in _CLAUSE_BREAK.finditer(text, q.end, e):
+            if not _in_arithmetic(text, m.start()):
+                return s, m.start()
+        return s, e
 
     def claim(self, q: Quantity) -> tuple[int, int]:
         """The clause, with what encloses a parenthesis: "option D (16 m/s) is impossible"."""

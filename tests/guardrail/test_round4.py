@@ -1,0 +1,79 @@
+"""Round 4 (issue 15): the phenomena behind the third development set's (held-out set 3's)
+misses and false positives, each worded anew: letters rejected together or only in part, totals
+said before their parts, rates and partial sums that are not counts, arithmetic in brackets,
+baseball pitches by name."""
+from __future__ import annotations
+
+import pytest
+
+from app.guardrail import Guardrail, GuardrailContext, extract_choices
+from app.reasoning import parse_reasoning
+
+CAUSES = "Why does the tote fall?\nA. The belt stops\nB. A robot knocks it\nC. It is too heavy\nD. Wind"
+
+
+@pytest.fixture(scope="module")
+def guardrail() -> Guardrail:
+    return Guardrail.from_yaml()
+
+
+def fired(guardrail: Guardrail, reasoning: str, answer: str = "See above.",
+          question: str | None = None) -> list[str]:
+    text = f"<think>\n{reasoning}\n</think>\n\n<answer>\n{answer}\n</answer>"
+    ctx = GuardrailContext(choices=extract_choices(question), question=question)
+    return sorted({f.rule_id for f in guardrail.check(parse_reasoning(text), ctx).findings})
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # Letters rejected together, or said not to apply, are no verdict ...
+    ("The belt keeps running and nothing brushes the tote, so B and D are out. It tips over "
+     "because it is overloaded.", "C", []),
+    ("The hall is closed and no fan runs, so D does not apply; the load is simply too much.",
+     "C", []),
+    ("Indoors there is no wind, so D can't be it; the tote is overloaded.", "C", []),
+    # ... nor is a letter that covers only part of what happens.
+    ("The arm brushes it late, so B explains only the end: the tote was already tipping "
+     "from its own weight.", "C", []),
+    # A letter the reasoning settles on still counts.
+    ("The arm swings through the tote's lane and clips it, so B.", "C", ["choice.mismatch"]),
+    ("Nothing is overloaded and there is no wind, so C and D are out. The arm clips it, "
+     "so B.", "A", ["choice.mismatch"]),
+])
+def test_rejected_letters(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, CAUSES) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,question,expected", [
+    # A total said before the parts that follow agrees with the answer.
+    ("Counting the trucks: two red forklifts by the dock, two in aisle 3 and one charging, "
+     "five altogether. None of them moves.", "5", "How many forklifts are in the hall?", []),
+    # A part of a sum whose other part is not a number is not the total, and a time before
+    # a noun is no count of it ("at 9 s another person").
+    ("The gate opens twice. Overall, three people in thermal suits plus the supervisor walk "
+     "through it; at 9 s another person waits outside.", "4",
+     "How many people walk through the gate?", []),
+    # A rate is not a count.
+    ("The machine drops one bottle per second, and the crate holds a full layer when the clip "
+     "ends.", "18 bottles", "How many bottles are dropped?", []),
+    ("The crate fills at two bottles a second until the clip ends.", "18",
+     "How many bottles are dropped?", []),
+    # A count the reasoning gives and the answer contradicts is still found.
+    ("Three vans park at the kerb and none leaves.", "4", "How many vans park?",
+     ["answer.count_mismatch"]),
+])
+def test_counts(guardrail, reasoning, answer, question, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # Brackets of arithmetic do not end a clause: the conditional before them still holds.
+    ("The gap is 10 m, so braking from 20 m/s would need 20²/(2·10) = 20 m/s², which no car "
+     "manages.", []),
+    ("The car brakes from 20 m/s in 10 m: 20²/(2·10) = 20 m/s², and it stops.",
+     ["accel.car", "kinematics.acceleration"]),
+    # Pitches by name are the ball's speed, not the batter's.
+    ("The batter takes a 96 mph slider for strike two.", []),
+    ("The batter takes a 200 mph slider for strike two.", ["speed.pitch"]),
+])
+def test_values(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
