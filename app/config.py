@@ -197,6 +197,11 @@ class Settings(BaseSettings):
     video_nvdec_max_decodes: int = Field(
         8, ge=1, description="Clips decoded on NVDEC at once (each holds decoders and surfaces "
                              "in GPU memory); more go to the CPU.")
+    video_nvdec_max_decoders: int = Field(
+        16, ge=1, description="NVDEC decoders running at once, all clips together: a lone clip "
+                              "decodes up to 8 keyframe intervals side by side, clips decoding "
+                              "together share this many (a burst gains nothing from splitting "
+                              "a clip once the GPU's NVDEC engines are busy).")
     video_nvdec_min_pixels: int = Field(
         640 * 360, ge=0, description="Frame size, in pixels (width x height), from which auto "
                                      "decodes on NVDEC, waiting for a free NVDEC slot, even while "

@@ -81,11 +81,15 @@ class Nvdec:
     """The server's NVDEC decoder: a CUDA device, started once, and a bound on the clips it
     decodes at once (each holds a decoder and its surfaces on the GPU)."""
 
-    def __init__(self, device: int = 0, max_decodes: int = 8, threads: int = 4):
+    def __init__(self, device: int = 0, max_decodes: int = 8, threads: int = 4,
+                 max_decoders: int = 16):
         self.device, self.max_decodes, self.threads = device, max_decodes, threads
+        self.max_decoders = max_decoders
         self.ready = False
         self.failure: str | None = None
         self._slots = threading.BoundedSemaphore(max_decodes)
+        self._busy = 0  # clips holding a slot
+        self._busy_lock = threading.Lock()
         self.torch = None
         self._ctx: ctypes.c_void_p | None = None
         self._idle: dict[tuple, list] = {}  # idle decoders by codec and stream parameters
@@ -131,10 +135,23 @@ class Nvdec:
         return time.perf_counter() - started
 
     def try_acquire(self, wait_s: float = 0.0) -> bool:
-        return self._slots.acquire(timeout=wait_s) if wait_s > 0 else self._slots.acquire(False)
+        got = self._slots.acquire(timeout=wait_s) if wait_s > 0 else self._slots.acquire(False)
+        if got:
+            with self._busy_lock:
+                self._busy += 1
+        return got
 
     def release(self) -> None:
+        with self._busy_lock:
+            self._busy -= 1
         self._slots.release()
+
+    def parts(self, wanted: int) -> int:
+        """Keyframe-interval parts for a clip that holds a slot: its share of max_decoders
+        among the clips decoding now (a lone clip: up to MAX_PARTS)."""
+        with self._busy_lock:
+            share = self.max_decoders // max(1, self._busy)
+        return max(1, min(wanted, MAX_PARTS, share))
 
     def backend(self, probe: Probe, source: str | bytes) -> NvdecBackend:
         return NvdecBackend(self, probe, source)
@@ -157,7 +174,7 @@ class Nvdec:
         cc.flush_buffers()
         with self._pool_lock:
             idle = self._idle.setdefault(_key(cc), [])
-            if sum(len(v) for v in self._idle.values()) < self.max_decodes * MAX_PARTS:
+            if sum(len(v) for v in self._idle.values()) < max(self.max_decoders, MAX_PARTS):
                 idle.append(cc)
 
     def _hwaccel(self):

@@ -14,7 +14,7 @@ from app.config import Settings
 from app.errors import CosmosError, DecodeCancelledError, MediaError, MediaTimeoutError
 from app.ingest.cores import CoreScheduler, host_cores
 from app.ingest.decode import Decoded, decode
-from app.ingest.nvdec import MAX_PARTS, Nvdec, NvdecError, codec_reason
+from app.ingest.nvdec import Nvdec, NvdecError, codec_reason
 from app.ingest.probe import Probe, SourceLimits, probe
 from app.ingest.sampling import Plan, make_plan
 from app.ingest.split import Split, plan_split
@@ -121,7 +121,7 @@ def _on_nvdec(nvdec: Nvdec, p: Probe, plan: Plan, split: Split | None, source: s
     try:
         with nvdec.backend(p, source) as backend:
             # Parts go to NVDEC's engines side by side, one decoder each, as on the CPU.
-            parts = min(split.max_parts, MAX_PARTS) if split else 1
+            parts = nvdec.parts(split.max_parts) if split else 1
             decoded = decode(p, plan, deadline=deadline, threads=parts, cancel=cancel,
                              split=split, backend=backend)
     except (MediaTimeoutError, DecodeCancelledError):

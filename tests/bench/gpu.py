@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         m.add_argument("--tails-gop1s", default=tails_gop1s_default)
         m.add_argument("--model", default="/root/model")
         m.add_argument("--explore", action="store_true",
-                       help="decode-bench: NVDEC by frame threads and parts first; picks the threads")
+                       help="decode-bench: NVDEC by frame threads and parts first; picks the NVDEC slots and decoders (--env-out)")
         m.add_argument("--env-out", default="", help="decode-bench --explore: write the pick here")
 
     a = p.parse_args(argv)

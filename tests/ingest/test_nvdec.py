@@ -111,6 +111,24 @@ def test_keyframe_interval_parts_give_the_frames_of_one_decoder(nvdec, tmp_path)
     assert np.array_equal(split.frames, one.frames)
 
 
+def test_a_lone_clip_splits_into_at_most_max_decoders_parts(nvdec, tmp_path):
+    from tests.ingest import clips as gen
+
+    path = str(gen.encode(tmp_path / "gop10.mp4", [gen.barcode(i, 640, 360) for i in range(90)],
+                          options={"x264-params": "keyint=10:min-keyint=10:scenecut=0",
+                                   "preset": "ultrafast"}))
+    settings = make_settings(tmp_path, video_decoder="nvdec")
+    full = ingest(path, options(), settings, nvdec=nvdec)
+    kept = nvdec.max_decoders
+    nvdec.max_decoders = 2
+    try:
+        two = ingest(path, options(), settings, nvdec=nvdec)
+    finally:
+        nvdec.max_decoders = kept
+    assert full.extra["decode_parts"] > 2 and two.extra["decode_parts"] == 2
+    assert np.array_equal(full.frames, two.frames)
+
+
 def test_nvdec_decodes_a_burst_side_by_side(nvdec, real_clips):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -126,6 +144,19 @@ def test_nvdec_decodes_a_burst_side_by_side(nvdec, real_clips):
 
 
 # --- everywhere: the fallback and the settings -------------------------------------------------
+
+def test_clips_decoding_together_share_the_nvdec_decoders():
+    n = Nvdec(0, max_decodes=4, threads=1, max_decoders=6)  # no CUDA is touched
+    assert n.try_acquire()
+    assert (n.parts(12), n.parts(3)) == (6, 3)  # alone: its intervals, up to max_decoders
+    assert n.try_acquire()
+    assert n.parts(12) == 3
+    assert n.try_acquire() and n.try_acquire() and not n.try_acquire()  # 4 slots
+    assert n.parts(12) == 1
+    for _ in range(4):
+        n.release()
+    assert n.try_acquire() and n.parts(12) == 6
+
 
 def test_an_nvdec_error_gives_the_clip_to_the_cpu(clip_dir):
     from app import metrics

@@ -45,7 +45,9 @@ class Server:
         from app.ingest.cores import CoreScheduler, decode_workers
 
         self.settings = Settings(engine="fake", video_decoder=mode,
-                                 video_nvdec_threads=nvdec.threads if nvdec else 4)
+                                 video_nvdec_threads=nvdec.threads if nvdec else 4,
+                                 video_nvdec_max_decodes=nvdec.max_decodes if nvdec else 8,
+                                 video_nvdec_max_decoders=nvdec.max_decoders if nvdec else 16)
         self.nvdec = nvdec if mode != "cpu" else None
         self.queued = 0
         self.cores = CoreScheduler(queued=lambda: self.queued)
@@ -104,41 +106,58 @@ def _reference(data: bytes, clip) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
+# (clips decoding on NVDEC at once, NVDEC decoders at once): what a burst is measured with.
+BURST_CONFIGS = ((8, 16), (16, 16), (16, 32), (32, 32))
+
+
+def _sized(nvdec, max_decodes: int, max_decoders: int) -> None:
+    """Resize NVDEC's slots between measurements (the server fixes them at start)."""
+    import threading
+
+    nvdec.max_decodes, nvdec.max_decoders = max_decodes, max_decoders
+    nvdec._slots = threading.BoundedSemaphore(max_decodes)
+
+
 def explore(nvdec, a: argparse.Namespace) -> dict:
-    """NVDEC's single-clip latency by frame threads and parts, with and without the GPU conversion;
-    picks the frame threads of the lowest x264-clip latency."""
-    from app.ingest import gpu_frames as gf
-    from app.ingest import nvdec as nv
-    from app.ingest import pipeline
+    """NVDEC alone: a lone clip's latency by parts (1, 2, 4, 8), then the burst of 32 by
+    BURST_CONFIGS, each burst twice (the second finds the decoders the first made), with the
+    process's CPU seconds per clip; picks the config of the most warm clips/s over both clips."""
+    import resource
 
     res: dict = {}
-    store = gf.GpuSink.store
+    sets = {}
     for label, clip, tails in (("default", a.clip, a.tails), ("gop1s", a.clip_gop1s, a.tails_gop1s)):
         if not Path(tails).exists():
             make_tails(clip, N_VARIANTS, tails)
         clips = Clips(clip, tails)
-        datas = [clips.variant(v) for v in range(40, 44)]
-        for threads in (1, 2, 4, 8):
-            nvdec.threads = threads
-            for parts in ((1, 8) if label == "gop1s" else (1,)):
-                pipeline.MAX_PARTS = parts
-                for convert in (True, False):
-                    gf.GpuSink.store = store if convert else _no_store
-                    srv = Server("nvdec", nvdec)
-                    srv.one(datas[0])
-                    lat = [srv.one(d)[0] for d in datas[1:]]
-                    key = f"{label}_t{threads}_p{parts}_{'conv' if convert else 'noconv'}"
-                    res[key] = round(1e3 * statistics.median(lat), 1)
-        print(json.dumps(res), flush=True)
-    gf.GpuSink.store, pipeline.MAX_PARTS = store, nv.MAX_PARTS
-    best = min((1, 2, 4, 8), key=lambda t: res[f"default_t{t}_p1_conv"])
-    nvdec.threads = res["best_threads"] = best
+        sets[label] = [clips.variant(v) for v in range(min(40, clips.n))]
+    for label, datas in sets.items():
+        for parts in (1, 2, 4, 8):
+            _sized(nvdec, 8, parts)  # a lone clip's share is max_decoders
+            srv = Server("nvdec", nvdec)
+            srv.one(datas[0])
+            res[f"{label}_single_p{parts}_ms"] = round(1e3 * statistics.median(
+                [srv.one(d)[0] for d in datas[1:4]]), 1)
+    print(json.dumps(res), flush=True)
+    for slots, decoders in BURST_CONFIGS:
+        _sized(nvdec, slots, decoders)
+        for label, datas in sets.items():
+            srv = Server("nvdec", nvdec)
+            for run in ("first", "warm"):
+                cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+                b = srv.burst(datas[4:36])
+                cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+                cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+                res[f"{label}_burst_s{slots}_d{decoders}_{run}"] = {
+                    "clips_per_s": b["clips_per_s"], "p50_ms": b["p50_ms"],
+                    "cpu_s_per_clip": round(cpu / 32, 3), "decoders": b["decoders"]}
+            print(json.dumps({k: v for k, v in res.items() if f"s{slots}_d{decoders}" in k}),
+                  flush=True)
+    best = max(BURST_CONFIGS, key=lambda c: sum(
+        res[f"{label}_burst_s{c[0]}_d{c[1]}_warm"]["clips_per_s"] for label in sets))
+    res["best"] = {"max_decodes": best[0], "max_decoders": best[1]}
+    _sized(nvdec, *best)
     return res
-
-
-def _no_store(self, frame, targets) -> None:
-    for slot in targets:
-        self.out.filled[slot] = True
 
 
 def cmd_decode_bench(a: argparse.Namespace) -> int:
@@ -147,12 +166,14 @@ def cmd_decode_bench(a: argparse.Namespace) -> int:
     nvdec = None
     out: dict = {"nvdec_problem": host_supports()}
     if out["nvdec_problem"] is None:
-        nvdec = Nvdec(0, 8)
+        nvdec = Nvdec(0, 8, 1, 16)
         out["nvdec_start_s"] = round(nvdec.start(), 3)
         if a.explore:
             out["explore"] = explore(nvdec, a)
             if a.env_out:
-                Path(a.env_out).write_text(f"COSMOS_VIDEO_NVDEC_THREADS={nvdec.threads}\n")
+                Path(a.env_out).write_text(
+                    f"COSMOS_VIDEO_NVDEC_MAX_DECODES={nvdec.max_decodes}\n"
+                    f"COSMOS_VIDEO_NVDEC_MAX_DECODERS={nvdec.max_decoders}\n")
     print(json.dumps(out), flush=True)
     for label, clip, tails in (("default", a.clip, a.tails), ("gop1s", a.clip_gop1s, a.tails_gop1s)):
         if not Path(tails).exists():
