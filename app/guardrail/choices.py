@@ -27,7 +27,8 @@ _ANSWER_LETTER = re.compile(
 # apply") and one that is only part of the story ("B describes only the first phase").
 _LETTER = (r"\(?([a-h])\)?(?![\w'])(?!(?:,?\s+(?:and|or|nor)\s+\(?[a-h]\)?(?![\w'])|,\s*\(?[a-h]\)?"
            r"(?![\w']))*(?:,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
-           r"(?:also\s+|clearly\s+|therefore\s+|both\s+)?(?:out|wrong|incorrect|ruled out|eliminated|"
+           r"(?:also\s+|clearly\s+|therefore\s+|both\s+)?(?:out|wrong|incorrect|ruled out|"
+           r"eliminated|"
            r"excluded|unlikely|implausible|impossible|not\b|only\b|the opposite|incomplete|partial)"
            r"|\s+(?:(?:does|do|did|is|are|can|could|would|will)(?:\s+not\b|n't)|cannot|can't|won't|"
            r"never|fails?\b|only\b|(?:describes?|covers?|explains?|captures?|fits?)\s+only\b)))")

@@ -5,8 +5,7 @@ Both rules read only the answer first and stop there unless it is a bare yes/no 
 they cost nothing on the multiple-choice and free-text answers that make up most outputs. Both
 lean towards silence: a yes/no conclusion is read only from an explicit "the answer is no" or a
 restatement of the question's own predicate in the last sentences ("it is not safe to turn");
-a count is contradicted only if the reasoning counts the same thing and never with the answer's
-number.
+a count only if the reasoning counts the same thing and never with the answer's number.
 """
 from __future__ import annotations
 
@@ -195,10 +194,11 @@ _CLOSING_TOTAL = re.compile(
     r"(?!\s+(?:per|a|an|each|every)\b)"  # "which is 150 picks per minute": a rate
     r"|(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)\s+(?:([a-z-]+)\s+)?"
     r"(?:[a-z-]+\s+)?(?:in total|altogether|in all)\b")
-
-
+# A unit after a number makes it a measure ("at 9 s another van"); a rate or a "plus" after a
+# counted noun makes it a part ("one item per metre", "three on foot plus the driver").
 _UNITS = "(?:s|secs?|seconds?|ms|m|cm|mm|km|ft|feet|mph|kg|t|min|minutes?|hours?|percent)"
-_PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z]|(?:\s+[a-z-]+){0,3}?\s+(?:plus|\+)\s")
+_PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z]"
+                   r"|(?:\s+[a-z-]+){0,3}?\s+(?:plus|\+)\s")
 # "is", "are", "makes", "=" close a count only after a sum: "Two plus four is six".
 _BARE_CUE = re.compile(r"(?:is|are|makes?|equals|=)\b")
 _SUM = re.compile(r"\b(?:plus|total|count|number|sum|together|in all)\b|\+")
@@ -277,19 +277,15 @@ class CountMismatchRule(Rule):
         said = [m for m in _COUNT_WORD.finditer(low, at) if m.group(2) not in _NOT_COUNTED]
         if any(_value(m.group(1)) == count for m in said):
             return
-        # A total the reasoning gives anywhere ("seven altogether") settles it: the counts
-        # around it are its parts.
-        if any(_value(m.group(1) or m.group(3)) == count and (
-                m.group(1) is None or not _BARE_CUE.match(low, m.start()))
-               for m in _CLOSING_TOTAL.finditer(low)):
-            return
+        if any(_value(m.group(1) or m.group(3)) == count and (m.group(1) is None or not
+               _BARE_CUE.match(low, m.start())) for m in _CLOSING_TOTAL.finditer(low)):
+            return  # a total given anywhere ("seven altogether"): the counts around are parts
         for noun in nouns:
             forms = "|".join(map(re.escape, _forms(noun)))
             counts = re.compile(
-                rf"(?<![\w.,]){_NUMBER}\s+(?!{_UNITS}\b)(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|of\s+(?:them|"
+                rf"(?<![\w.,]){_NUMBER}\s+(?!{_UNITS}\b)(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|"
+                rf"of\s+(?:them|"
                 rf"these|those|which|the\s+(?:{forms}))\b)")
-            # A rate ("one item per metre") or a part of a sum ("three on foot plus the
-            # driver") is not what the answer counts.
             stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)
                       if not _PART.match(low, m.end())]
             if not stated:

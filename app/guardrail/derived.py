@@ -87,16 +87,23 @@ class DerivedRule(Rule):
                 # Finding what the sentence is about is the costly part: first, whether any
                 # class whose bound the value breaks can be mentioned there at all.
                 broken = frozenset(c for c, v in self.limits.items() if d.value > v * self.tolerance)
-                if not broken or not st.may_mention(broken, d.anchor):
+                if not broken or not (st.may_mention(broken, d.anchor) or d.also is not None
+                                      and st.may_mention(broken, d.also)):
                     continue
                 if self._unsaid(st, d):
                     continue
                 subjects = st.subjects(d.anchor, self.limits)
+                carried_to = None
+                if not subjects and d.also is not None:
+                    # A speed said of nothing ("the readout shows 110 km/h") is that of what
+                    # the stop it carries to is about.
+                    subjects = carried_to = st.subjects(d.also, self.limits)
                 limits = {c: self.limit(st, c, d.anchor) for c in subjects if c in self.limits}
                 bounded = [c for c, v in limits.items() if v is not None]
                 if not bounded or any(d.value <= limits[c] * self.tolerance for c in bounded):
                     continue
-                if d.also is not None and not _same_object(subjects, st.subjects(d.also)):
+                if d.also is not None and carried_to is None and \
+                        not _same_object(subjects, st.subjects(d.also)):
                     continue
                 cls = bounded[0]
                 arithmetic = f"{d.said} is {format_value(self.dimension, d.value)}"

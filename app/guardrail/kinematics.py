@@ -23,8 +23,9 @@ import re
 from bisect import bisect_left
 from typing import Iterator, NamedTuple
 
-from app.guardrail.motion_cues import (_BARE_BEFORE, _CARRY, _DIM, _END, _FACTOR, _FALL,
-                                       _FALL_WORDS, _FROM_ZERO, _FROM_ZERO_WORDS, _LATER, _LINK,
+from app.guardrail.motion_cues import (_AFTER_SIGNAL, _BARE_BEFORE, _CARRY, _DIM, _END,
+                                       _FACTOR, _FALL, _FALL_WORDS, _FROM_ZERO, _FROM_ZERO_WORDS,
+                                       _LATER, _LINK,
                                        _FURTHER, _MOMENT_AFTER, _MOMENT_BEFORE, _MOVED,
                                        _NUM_END, _POSITION_AFTER, _PRECEDED, _START,
                                        _STOP_WORDS, _ZERO, _ZERO_WORDS, _complement, _falls, _says,
@@ -68,7 +69,8 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
         if r[_DIM] == "speed" or r[_START] < last_end:
             continue
         m = preceded(rev, n - r[_START])
-        if m is None or (r[_DIM] == "time" and m.group(1) == "retfa"):  # "after 2 s": a moment
+        if (m is None or (r[_DIM] == "time" and m.group(1) == "retfa")) and not (
+                r[_DIM] == "time" and _AFTER_SIGNAL.match(low, r[_END])):  # "after 2 s": a moment
             # ... except in a fall: "hits the floor 0.1 s later", "lands after 0.1 s".
             if r[_DIM] == "time" and (m is not None or _LATER.match(low, r[_END])) and \
                     _falls(low, r):

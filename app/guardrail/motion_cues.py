@@ -39,12 +39,19 @@ _PRECEDED = re.compile(
 
 # ... and what makes it something else: "within 1 m of the line", "in 2 s from now".
 _POSITION_AFTER = re.compile(
-    r"\s*(?:of\b(?!\s+(?:where|the point where|travel|braking|movement|motion))|short\b|before\b|behind\b|ahead\b|away\b|in front\b|clear\b|apart\b|beyond\b|"
+    r"\s*(?:of\b(?!\s+(?:where|the point where|travel|braking|movement|motion|the (?:brake|braking) "
+    r"(?:onset|point|application)|the (?:onset|start) of braking))|short\b|before\b|behind\b|"
+    r"ahead\b|away\b|in front\b|clear\b|apart\b|beyond\b|"
     r"past\b|wide\b|tall\b|high\b|deep\b|radius\b|gap\b|"
     r"from\b(?!\s+(?:about\s+|roughly\s+|around\s+|approximately\s+)?(?:[0-9]|rest\b|a standstill|"
     r"standstill|a stop\b|zero\b)))")
 _MOMENT_AFTER = re.compile(r"\s*(?:of\b|later\b|earlier\b|ago\b|into\b|mark\b|"
                            r"intervals?\b|each\b|per\b|from now\b|apart\b|delay\b|gap\b|headway\b)")
+# A start signal: what moves after it started from rest ("1.5 s after the green", "after the
+# gun"); a green flag starts a rolling race, so it is none.
+_SIGNAL = (r"after the (?:green\b(?!\s+flag)|(?:starting\s+)?gun\b|start(?:ing)? (?:signal|gun)\b|"
+           r"lights? (?:go|goes|went) out\b)")
+_AFTER_SIGNAL = re.compile(r"\s+" + _SIGNAL)
 # A speed of zero said in words. Each pattern opens with the character before a word, so that
 # sre skips from word start to word start instead of trying every alternative at every position.
 _ZERO = re.compile(
@@ -53,16 +60,16 @@ _ZERO = re.compile(
     r"|(?:stops|stopped|stopping|halts|halted|halting|standstill|stationary)\b"
     r"|pull(?:s|ed)? up\b(?!\s+(?:to|beside|alongside|next|behind|at))"
     r"|stop\b(?!\s+(?:line|sign|bar|light|zone|position|point|marker))"
-    r"|at rest\b)|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
+    r"|at rest\b|" + _SIGNAL + r")|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
 _FROM_ZERO = re.compile(
     r"[^a-z0-9](?:from\s+(?:a\s+)?(?:complete\s+|full\s+|dead\s+)?(?:rest|standstill|stop|zero|"
     r"stationary|standing start|0(?![0-9.,]))|standing start\b|pulls? away\b|sets? off\b|"
-    r"starts? (?:moving|off)\b)|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
+    r"starts? (?:moving|off)\b|" + _SIGNAL + r")|[^a-z0-9.,]0\s*(?:-|–|to)\s*[0-9]")
 # Words one of which every match of _ZERO / _FROM_ZERO contains: a few `in` tests on the
 # sentence are far cheaper than searching it with the patterns (each position tries them all).
 _ZERO_WORDS = ("rest", "standstill", "stop", "halt", "zero", "stationary", "standing", "0",
-               "pull")
-_FROM_ZERO_WORDS = ("from", "0", "standing", "pull", "set", "start")
+               "pull", "after the")
+_FROM_ZERO_WORDS = ("from", "0", "standing", "pull", "set", "start", "after the")
 
 
 def _says(pattern: re.Pattern[str], words: tuple[str, ...], low: str, s: int, e: int) -> bool:
@@ -103,7 +110,7 @@ _FALL = re.compile(r"[^a-z0-9](?:fall(?:s|ing|en)?|fell|drop(?:s|ped|ping)?|free
 # A stop said with no speed in its sentence takes the speed from the sentences before, at most
 # this far back and within the paragraph ("It is doing 16 km/h. ... It stops within 4 cm.").
 _CARRY = 400
-_STOP_WORDS = ("stop", "halt", "standstill", "rest", "pulls up", "pulled up")
+_STOP_WORDS = ("stop", "halt", "standstill", "stationary", "rest", "pulls up", "pulled up")
 _LATER = re.compile(r"\s+later\b")
 
 # Fields of a Raw, read by index in the loops below (the scan keeps plain tuples).
@@ -133,6 +140,8 @@ def _complement(st: ScannedText, r: tuple) -> bool:
     """Whether the time or length is a duration or a distance travelled."""
     low = st.text
     m = _PRECEDED.match(st.reversed, len(low) - r[_START])
+    if r[_DIM] == "time" and m is None and _AFTER_SIGNAL.match(low, r[_END]):
+        return True
     if m is None or (r[_DIM] == "time" and m.group(1) == "retfa"):  # "after 2 s": a moment
         return False
     after = _MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER

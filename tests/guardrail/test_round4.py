@@ -77,3 +77,21 @@ def test_counts(guardrail, reasoning, answer, question, expected):
 ])
 def test_values(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A time after a start signal is a duration from rest.
+    ("The lights go green at 2 s; 2 s after the green the hatchback is at 140 km/h.",
+     ["kinematics.acceleration"]),
+    ("The lights go green at 2 s; 8 s after the green the hatchback is at 90 km/h.", []),
+    ("The sprinter is at 11 m/s 0.5 s after the gun.", ["kinematics.acceleration"]),
+    # A green flag starts a rolling race: no standstill.
+    ("The pace car peels off; 2 s after the green flag the saloon is at 140 km/h.", []),
+    # A stop after a speed said of nothing (a readout, an overlay) is about what stops.
+    ("The dashboard overlay reads 90 km/h. A fox darts out. The van is stationary within "
+     "3 m of the braking point.", ["kinematics.acceleration"]),
+    ("The dashboard overlay reads 90 km/h. A fox darts out. The van is stationary within "
+     "60 m of the braking point.", []),
+])
+def test_starts_and_stops(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
