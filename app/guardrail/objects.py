@@ -11,8 +11,12 @@ import re
 from typing import NamedTuple
 
 # The thing compared with is not the thing measured: "4 m tall compared with the shelving".
-_COMPARED = re.compile(r"(?:compared (?:with|to)|than|relative to|versus|vs\.?)\s+(?:the\s+|an?\s+)?$")
-_COMPARING = re.compile(r"compared|than|relative|versus|vs")
+# So is what something stands above ("3 m tall, well above the shelving"), and what comes
+# along ("120 kg with its driver").
+_COMPARED = re.compile(r"(?:compared (?:with|to)|than|relative to|versus|vs\.?|above)\s+"
+                       r"(?:the\s+|an?\s+)?$")
+_WITH = re.compile(r"\bwith\s+(?:its|his|her|their)\s+(?:[a-z-]+\s+)?$")
+_COMPARING = re.compile(r"compared|than|relative|versus|vs|above")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 # \b(?:it|its|they|their|them|he|his|him|she|her|who|whom|whose)\b, with each word's first
 # letter ahead of its look-behind so that sre can skip to the next i, t, h, s or w.
@@ -160,8 +164,10 @@ class Vocabulary:
             # few characters before spare most regex searches.
             near = low[max(0, at - 32):at]
             compared = ("tha" in near or "compar" in near or "relativ" in near or "vs" in near or
-                        "versus" in near) and _COMPARED.search(low, max(0, at - 20), at) is not None
-            if compared:
+                        "versus" in near or "above" in near) and _COMPARED.search(low, max(0, at - 20), at) is not None
+            if not compared and "with" in near:
+                compared = _WITH.search(low, max(0, at - 24), at) is not None
+            elif compared:
                 if comparing is None:
                     comparing = _COMPARING.search(low, start, end) is not None
                 compared = comparing

@@ -95,3 +95,27 @@ def test_values(guardrail, reasoning, expected):
 ])
 def test_starts_and_stops(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # "is" right before a mass states the thing's own mass; what comes along is not the thing.
+    ("The van is parked; the little city car beside it is about 150 kg with its two passengers "
+     "aboard.", ["mass.car"]),
+    ("The little city car is about 950 kg with its two passengers aboard.", []),
+    # A difference, a load or a payload is not the thing's mass.
+    ("The city car is 150 kg lighter than the estate.", []),
+    ("The city car is 150 kg over its rated payload.", []),
+    # Toddlers are far shorter than older children.
+    ("A toddler, perhaps 1.6 m tall, totters towards the kerb.", ["height.toddler"]),
+    ("A toddler, perhaps 0.9 m tall, totters towards the kerb.", []),
+    # What someone stands above is not how tall they are.
+    ("The mechanic, who at some 3.1 m tall stands well above the shelving, takes the top "
+     "bin.", ["height.person"]),
+    ("The mechanic, who at some 1.9 m tall stands just above the shelving, takes the top "
+     "bin.", []),
+    # A tool tip is the arm's.
+    ("During the move the tool tip reaches about 25 m/s.", ["speed.robot_arm"]),
+    ("During the move the tool tip reaches about 1.5 m/s.", []),
+])
+def test_sizes_and_parts(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
