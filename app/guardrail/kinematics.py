@@ -24,7 +24,7 @@ from bisect import bisect_left
 from typing import Iterator, NamedTuple
 
 from app.guardrail.motion_cues import (_AFTER_SIGNAL, _BARE_BEFORE, _CARRY, _DIM, _END,
-                                       _FACTOR, _FALL, _FALL_WORDS, _FROM_ZERO, _FROM_ZERO_WORDS,
+                                       _FACTOR, _FALL, _FALL_WORDS, _aside_of_path, _FROM_ZERO, _FROM_ZERO_WORDS,
                                        _LATER, _LINK,
                                        _FURTHER, _MOMENT_AFTER, _MOMENT_BEFORE, _MOVED,
                                        _NUM_END, _POSITION_AFTER, _PRECEDED, _START,
@@ -239,7 +239,7 @@ def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator
         dt, dd = value(t), value(d)
         if dt <= 0:
             continue
-        if _MOVED.search(low, max(s, d[_START] - 60), d[_START]):
+        if _MOVED.search(low, max(s, d[_START] - 60), d[_START]) or _aside_of_path(low, s, d):
             found.append(_made(st, "speed", dd / dt, f"{text(d)} in {text(t)}", d, (d, t)))
         elif not changes and d in lengths and (zero if zero is not None else
                                                _says(_ZERO, _ZERO_WORDS, low, s, e)):

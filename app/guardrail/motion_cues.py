@@ -92,8 +92,23 @@ _MOVED = re.compile(
     r"walk|swim|swam|slide|slid|ride|rode|jog|dash|race|zoom|shoot|shot|glide|cruise|coast|dart|"
     r"rush|skid|hurtle|charge|sped|trundle|traverse|clear|complete|do|does|did)\w*(?:\s+(?:a|an|"
     r"the|another|about|roughly|nearly|almost|over|just|only|approximately|around|some|full|"
-    r"entire|whole|remaining|final|last|first|further|additional|distance|of|across|along|"
+    r"entire|whole|remaining|final|last|first|second|third|next|that|this|further|additional|"
+    r"distance|of|across|along|"
     r"down|up|through|past|its|their|his|her))*\s+$")
+# A path's length in an aside: "carries it from the halfway line to the box — about 36 m — in
+# 2.3 s" (a mover's verb, then from ... to ..., then the length between dashes or brackets).
+_ASIDE = re.compile(r"\s(?:—|–|-|\()\s*(?:about\s+|roughly\s+|around\s+|some\s+|~\s*)?$")
+_PATH = re.compile(r"\bfrom\s[^,;]{3,80}?\sto\s[^,;]{3,80}$")
+_MOVER_VERB = re.compile(r"\b(?:carr(?:y|ies|ied)|dribbl|run|ran|driv|drove|walk|sprint|rid|rode|"
+                         r"travel|mov|go|goes|went|swim|swam|roll|cross|rac|dash|jog|fl(?:y|ies|ew))")
+
+
+def _aside_of_path(low: str, s: int, d: tuple) -> bool:
+    m = _ASIDE.search(low, max(s, d[0] - 12), d[0])
+    return m is not None and _PATH.search(low, max(s, m.start() - 160), m.start()) is not None \
+        and _MOVER_VERB.search(low, max(s, m.start() - 200), m.start()) is not None
+
+
 # "in half a second", "within a second": times in words (the scan only finds numbers).
 _SECOND = re.compile("second")
 _WORD_TIME = re.compile(r"(?<![a-z])(half a|a half|a split|a fraction of a|a quarter of a|"

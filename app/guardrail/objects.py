@@ -41,8 +41,10 @@ _OWN = frozenset("speed speeds velocity pace acceleration deceleration braking t
                  "movement momentum progress".split())
 # Where a mover comes from or hides, before a mention (and its article and adjective): "runs out
 # from behind the bus". ("In front of the car at 50 km/h" is ambiguous: not counted.)
-_OBLIQUE = re.compile(r"\b(?:behind|from|out of|around)\s+(?:(?:the|a|an|its|their|his|her|this|"
-                      r"that|our)\s+)?(?:[a-z-]+\s+)?$")
+# So is what a mover carries along ("the winger carries the ball"): it moves as the mover does.
+_OBLIQUE = re.compile(r"\b(?:behind|from|out of|around|carr(?:y|ies|ied|ying)|dribbl(?:e|es|ed|ing)|"
+                      r"push(?:es|ed|ing)?|pull(?:s|ed|ing)?|drag(?:s|ged|ging)?)\s+(?:(?:the|a|an|"
+                      r"its|their|his|her|this|that|our)\s+)?(?:[a-z-]+\s+)?$")
 _NEXT_WORD = re.compile(r"['\u2019]s?\s+(?:[0-9][0-9.,]*\s*[^\s]*\s+)?([a-z]+)")
 _new_tuple = tuple.__new__  # a NamedTuple's own __new__ is Python code, 4x slower
 
@@ -171,8 +173,9 @@ class Vocabulary:
                 if comparing is None:
                     comparing = _COMPARING.search(low, start, end) is not None
                 compared = comparing
-            oblique = ("behind" in near or "from" in near or "out of" in near or
-                       "around" in near) and _OBLIQUE.search(low, max(0, at - 32), at) is not None
+            oblique = ("behind" in near or "from" in near or "out of" in near or "around" in near
+                       or "carr" in near or "dribbl" in near or "push" in near or "pull" in near
+                       or "drag" in near) and _OBLIQUE.search(low, max(0, at - 32), at) is not None
             out.append(_new_tuple(Mention, (at, classes.get(words) or classes[_normalized(words)],
                                             words, compared, possessor, oblique)))
         return out

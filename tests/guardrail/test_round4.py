@@ -119,3 +119,21 @@ def test_starts_and_stops(guardrail, reasoning, expected):
 ])
 def test_sizes_and_parts(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # Over a length, swimmers average far below their peaks.
+    ("In lane 2 the swimmer covers the last 50 m length in about 11 s.", ["kinematics.speed"]),
+    ("In lane 2 the swimmer covers the last 50 m length in about 27 s.", []),
+    ("The swimmer comes off the blocks and the dive carries her at 5 m/s over the first "
+     "length's opening metres.", []),
+    # A path's length in an aside, covered in a time.
+    ("The picker runs from the loading bay to the gatehouse (about 60 m) in roughly 3 s.",
+     ["kinematics.speed"]),
+    ("The picker runs from the loading bay to the gatehouse (about 60 m) in roughly 14 s.", []),
+    # What a mover carries or pushes moves as the mover does: the mover's bound holds.
+    ("The fullback carries the ball upfield at 60 km/h.", ["speed.athlete"]),
+    ("The fullback carries the ball upfield at 30 km/h.", []),
+])
+def test_paths_and_lengths(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
