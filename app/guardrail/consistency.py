@@ -43,13 +43,14 @@ _YES_NO_QUESTION = re.compile(r"(?:^|[.!?:\n]\s*)(" + "|".join(_QUESTION_AUX) +
                               r")\s+([^?.!\n]{3,200})\?", re.IGNORECASE)
 _SKIP = frozenset(
     "the a an this that these those it there they he she any each its their his her our your my "
-    "at in on of to for from by with into onto than as about any some ego white black red blue "
-    "green yellow grey gray silver dark small large big left right front rear other another "
-    "current visible first second same already still really actually likely".split())
+    "at in on of to for from by with into onto than as about some ego white black red blue green "
+    "yellow grey gray silver dark small large big left right front rear other another current "
+    "visible first second same already still really actually likely".split())
 _SENTENCE_END = re.compile(r"[.!?]\s+|\n")
 # Words that start a predicate after an unnamed subject ("Is the lip in place?").
 _PREDICATE_STARTS = frozenset("in on inside within behind ahead above below under over near "
                               "able allowed safe clear visible moving stopped parked".split())
+_NOT_VERBS = frozenset("during nothing something anything everything morning ceiling".split())
 _NEGATIONS = frozenset("not never no cannot unable n't nothing nobody none neither nor".split())
 
 
@@ -71,9 +72,7 @@ class YesNoMismatchRule(Rule):
 
     def check(self, doc: Document) -> Iterator[Finding]:
         answer, reasoning = doc.parsed.answer, doc.parsed.reasoning
-        if not answer or not reasoning:
-            return
-        given = _ANSWER_YES_NO.match(answer)
+        given = _ANSWER_YES_NO.match(answer) if answer and reasoning else None
         if given is None:
             return
         start = max(0, len(reasoning) - _TAIL)
@@ -143,7 +142,9 @@ def _restatement(question: str, objects: frozenset[str]) -> re.Pattern[str] | No
         # No object named: the subject ends before the first word that can only be predicate
         # ("Is the dock lip fully resting ...": "fully").
         last_object = next((i - 1 for i, w in enumerate(words[:6]) if i and (
-            w.endswith(("ing", "ly")) or w in _PREDICATE_STARTS)), -1)
+            w.endswith(("ing", "ly")) and w not in _NOT_VERBS or w in _PREDICATE_STARTS)), -1)
+        if last_object < 0 and aux == "do":  # "Does any liquid spill?": a verb after one noun
+            last_object = next((i for i, w in enumerate(words[:3]) if w not in _SKIP), -1)
     content = [w for w in words[last_object + 1:] if w not in _SKIP and len(w) > 2]
     if not content:
         return None
@@ -241,9 +242,7 @@ class CountMismatchRule(Rule):
 
     def check(self, doc: Document) -> Iterator[Finding]:
         answer, reasoning = doc.parsed.answer, doc.parsed.reasoning
-        if not answer or not reasoning:
-            return
-        given = _ANSWER_COUNT.match(answer)
+        given = _ANSWER_COUNT.match(answer) if answer and reasoning else None
         if given is None or (given.group(1).lower() == "no" and not given.group(2)):
             return  # "No." is a yes/no answer
         follow = [w.lower() for w in given.groups()[1:] if w]

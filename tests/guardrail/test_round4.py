@@ -137,3 +137,17 @@ def test_sizes_and_parts(guardrail, reasoning, expected):
 ])
 def test_paths_and_lengths(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,question,expected", [
+    # A do-question about something no class names: its verb follows the one noun.
+    ("The drum is tipped slowly and the floor below stays clean. So there wasn't any leak.",
+     "Yes", "Does any oil leak from the drum?", ["answer.yes_no_mismatch"]),
+    ("The drum is tipped slowly and the floor below stays clean. So there wasn't any leak.",
+     "No", "Does any oil leak from the drum?", []),
+    # "during" is no verb of the predicate.
+    ("Drops form on the lid at 4 s. So the paint does drip during the lift.", "No",
+     "Does paint drip during the lift?", ["answer.yes_no_mismatch"]),
+])
+def test_do_questions(guardrail, reasoning, answer, question, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
