@@ -6,6 +6,7 @@ the Settings model so the two can never drift apart; flags override `COSMOS_*` v
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import typing
 
@@ -66,6 +67,9 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C/SIGINT after its graceful shutdown
+        return 130
+    # The re-raised SIGINT only cancels asyncio's main task, which may have finished first.
+    if server.signal_received == signal.SIGINT:
         return 130
     return 1 if app.state.engine_failure else 0
 
