@@ -12,7 +12,7 @@ import copy
 import pytest
 import yaml
 
-from tests.deploy.test_helm_chart import CHART, CI_VALUES, ci_values
+from tests.deploy.helm_chart import CHART, CI_VALUES, ci_values
 
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="kubernetes-validate (the `test` extra) is not installed")
