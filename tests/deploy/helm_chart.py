@@ -13,7 +13,6 @@ import yaml
 
 from app.config import Settings
 
-
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "cosmos-serve"
 TEMPLATES = CHART / "templates"

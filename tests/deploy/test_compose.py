@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.deploy.conftest import DASHBOARD, PROMETHEUS_DIR, REPO
-from tests.deploy.test_dockerfile import stages
+from tests.deploy.dockerfile import stages
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"

@@ -16,7 +16,6 @@ import yaml
 
 import app
 from app.config import Settings, settings_env_names
-
 # `helm` is the fixture that renders the chart (it skips without helm-python-sdk).
 from tests.deploy.helm_chart import (CHART, CI_VALUES, REPO, SCHEMA, TEMPLATES, VALUES,
                                      VALUES_FILES, ci_values, container, env_of, helm, helper_block,

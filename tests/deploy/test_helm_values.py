@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from app.config import Settings
-
 # `helm` is the fixture that renders the chart (it skips without helm-python-sdk).
 from tests.deploy.helm_chart import (CI_VALUES, ci_values, container, env_of, helm, pod_spec,
                                      render, route_endpoint, settings_from)
