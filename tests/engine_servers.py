@@ -10,21 +10,22 @@ is short (three processes, about 3 GB, each); a server is stopped as soon as the
 needs it is done, which makes room for the next. A test whose server the thread has not reached
 yet starts it itself, so a narrow selection (one file, -k) never waits on a plan it does not
 follow. For a run of the whole suite the session server starts before collection even.
+
+The servers themselves (`Serve`, the tiny checkpoint, free ports) are in tests/serve_process.py;
+their names are imported here too, as the tests import them from here.
 """
 from __future__ import annotations
 
 import inspect
 import os
-import socket
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-REPO = Path(__file__).resolve().parents[1]
-TINY_MODEL_DIR = REPO / ".cache" / "tiny-model"
+from tests.serve_process import (REPO, TINY_MODEL_DIR, Serve, ServerFailed, free_port,  # noqa: F401
+                                 once, tiny_checkpoint)
+
 MAX_UP = int(os.environ.get("COSMOS_TEST_SERVERS_UP", "3"))
 # A tiny-model server holds about 3.1 GB once up (measured: 1.7 server, 0.4 engine core, 1.0
 # worker); another starts only while that much and 2 GB for the tests are left.
@@ -38,77 +39,6 @@ def available_gb() -> float:
     except (OSError, StopIteration):
         return float("inf")
     return kb / 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-_tiny_lock = threading.Lock()
-
-
-def tiny_checkpoint() -> Path:
-    """The tiny checkpoint, built once: by whichever of the thread or a test asks first (in a
-    subprocess, so that torch is never first imported on the thread while a test imports it)."""
-    from app.dev.tiny_model import is_built
-
-    with _tiny_lock:
-        if not is_built(TINY_MODEL_DIR):
-            subprocess.run([sys.executable, "-c", "import sys; from app.dev.tiny_model import "
-                            "build_tiny_model; build_tiny_model(sys.argv[1])", str(TINY_MODEL_DIR)],
-                           cwd=REPO, check=True, capture_output=True)
-    return TINY_MODEL_DIR
-
-
-def once(fn: Callable[[], Any]) -> Callable[[], Any]:
-    """fn's result, computed by the first caller of any thread; the others wait for it."""
-    lock, box = threading.Lock(), []
-
-    def call():
-        with lock:
-            if not box:
-                box.append(fn())
-            return box[0]
-    return call
-
-
-class ServerFailed(RuntimeError):
-    pass
-
-
-class Serve:
-    """`python -m app serve ARGS` on loopback, its output in `log_path`."""
-
-    def __init__(self, args: list[str], log_path: Path, timeout_s: float = 900):
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.timeout_s = timeout_s
-        self.ready_s: float | None = None
-        cmd = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port",
-               str(self.port), *args]
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def wait_ready(self) -> None:
-        from app.dev.demo import wait_ready
-
-        try:
-            self.ready_s = wait_ready(self.base_url + "/health/ready", self.proc, self.timeout_s)
-        except Exception as exc:  # noqa: BLE001 - the log says why
-            raise ServerFailed(f"server did not start: {exc}\n{self.log_tail(6000)}") from None
-
-    def stop(self) -> None:
-        from app.dev.demo import stop_process
-
-        if self.proc.poll() is None:
-            stop_process(self.proc)
-
-    def log_tail(self, n: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
 
 
 @dataclass
