@@ -2,12 +2,13 @@
 
     python tests/bench/guardrail.py [--rules FILE] [--repeat N] [--verbose]
 
-Three labelled sets, reported apart: the *old* set (tests/data/guardrail/*.yaml), written with
+Four labelled sets, reported apart: the *old* set (tests/data/guardrail/*.yaml), written with
 the rules in view; the first *dev* set (tests/data/guardrail/blind/*.yaml), written by helpers who
 never saw the rules, the code or the old set, and read while the second round of rules was
 written; and the second dev set (tests/data/guardrail/blind_heldout/*.yaml), written by two other
-helpers the same way, measured once as the held-out set of round 2 and read for round 3 (see
-each folder's README). Held-out figures come from sets kept outside this repository.
+helpers the same way, measured once as the held-out set of round 2 and read for round 3; and the
+third dev set (tests/data/guardrail/blind_heldout3/*.yaml), held out in round 3 and read for
+round 4 (see each folder's README). Held-out figures come from sets kept outside this repository.
 "Positive" means the guardrail did not pass the output (any finding under the annotate-all
 policy); the labels say whether a careful reader would flag it. Intervals are 95% Wilson score
 intervals. The cost is measured on two 4,096-token outputs, one built from the old set's
@@ -35,7 +36,7 @@ from app.reasoning import parse_reasoning  # noqa: E402
 DATA = ROOT / "tests" / "data" / "guardrail"
 BLIND = DATA / "blind"  # the dev set since the second round of rules
 HELDOUT = DATA / "blind_heldout"  # held out in round 2, the second dev set since round 3
-HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3: measured once, on 7bce63e
+HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3 (measured once, on 7bce63e); dev set 3 since round 4
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -179,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, folder in (("dev set (blind/: written without the rules, read for round 2)", BLIND),
                          ("dev set 2 (blind_heldout/: held out in round 2, read for "
                           "round 3)", HELDOUT),
-                         ("held-out set 3 (blind_heldout3/: never read by anyone writing "
-                          "rules)", HELDOUT3)):
+                         ("dev set 3 (blind_heldout3/: held out in round 3, read for "
+                          "round 4)", HELDOUT3)):
         labelled = load_cases(folder) if folder.is_dir() else []
         if labelled:
             report(name, guardrail, labelled, args.verbose)
