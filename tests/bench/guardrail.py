@@ -36,7 +36,7 @@ from app.reasoning import parse_reasoning  # noqa: E402
 DATA = ROOT / "tests" / "data" / "guardrail"
 BLIND = DATA / "blind"  # the dev set since the second round of rules
 HELDOUT = DATA / "blind_heldout"  # held out in round 2, the second dev set since round 3
-HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3 (measured once, on 7bce63e); dev set 3 since round 4
+HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3 (on 7bce63e), dev set 3 in round 4
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
