@@ -37,6 +37,7 @@ DATA = ROOT / "tests" / "data" / "guardrail"
 BLIND = DATA / "blind"  # the dev set since the second round of rules
 HELDOUT = DATA / "blind_heldout"  # held out in round 2, the second dev set since round 3
 HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3 (on 7bce63e), dev set 3 in round 4
+HELDOUT4 = DATA / "blind_heldout4"  # held out in round 4: measured once, on f5e33ba
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -181,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
                          ("dev set 2 (blind_heldout/: held out in round 2, read for "
                           "round 3)", HELDOUT),
                          ("dev set 3 (blind_heldout3/: held out in round 3, read for "
-                          "round 4)", HELDOUT3)):
+                          "round 4)", HELDOUT3),
+                         ("held-out set 4 (blind_heldout4/: never read by anyone writing "
+                          "rules; measured once, on f5e33ba)", HELDOUT4)):
         labelled = load_cases(folder) if folder.is_dir() else []
         if labelled:
             report(name, guardrail, labelled, args.verbose)
