@@ -47,7 +47,10 @@ async def with_keepalive(source: AsyncIterator, interval_s: float) -> AsyncItera
                 return
     finally:
         if pending is not None:
+            # Let the cancelled step finish first: closing a generator that is still running
+            # raises "aclose(): asynchronous generator is already running".
             pending.cancel()
+            await asyncio.gather(pending, return_exceptions=True)
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             await aclose()
