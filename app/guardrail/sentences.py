@@ -28,6 +28,14 @@ WINDOW = 400  # no sentence is longer; bounds every look-around
 _INF = math.inf
 
 
+def _found(text: str, needles: tuple[str, ...], start: int, end: int) -> bool:
+    """Whether one of the needles lies whole in text[start:end]."""
+    for needle in needles:
+        if text.find(needle, start, end) >= 0:
+            return True
+    return False
+
+
 def _in_arithmetic(text: str, at: int) -> bool:
     """Whether the bracket at text[at] is one of an arithmetic expression's."""
     c = text[at]
@@ -55,7 +63,8 @@ class Sentences:
         self._searches: dict[tuple[int, int], bool] = {}  # (id(pattern), where): found
         self._searchers: dict[int, Callable[..., Any] | None] = {}  # id(pattern): its search
         self._needles: dict[str, bool] = {}
-        self._in_sentence: dict[int, re.Pattern[str] | None] = {}  # id(pattern): see shortcuts
+        # id(pattern): see shortcuts
+        self._in_sentence: dict[int, re.Pattern[str] | tuple[str, ...] | None] = {}
         self._folds: bool | None = None
         # Whether a pattern matches anywhere in the output or its question (set by Document).
         self.whole_has: Callable[[re.Pattern[str]], bool] = self._whole_has
@@ -114,7 +123,9 @@ class Sentences:
         found = self._searches.get((key, s))
         if found is None:
             needles = self._in_sentence.get(key)
-            if needles is not None and needles.search(self.text, s, e) is None:
+            if needles is not None and not (
+                    _found(self.text, needles, s, e) if type(needles) is tuple
+                    else needles.search(self.text, s, e) is not None):  # type: ignore[union-attr]
                 self._searches[(key, s)] = False
                 return False
             found = self._searches[(key, s)] = search(self.text, s, e) is not None
