@@ -108,7 +108,9 @@ class ScannedText(Sentences):
             return True
         people = self._scanner.people
         # "who" with no one named before it is someone (the first class of `people`).
-        if people and people[0] in classes and _WHO.search(text, s - 1, e) is not None:
+        # str.find first: the pattern opens with a class, which sre tests at every character.
+        if people and people[0] in classes and text.find("who", s, e) >= 0 and \
+                _WHO.search(text, s - 1, e) is not None:
             return True
         if m is None:
             return False

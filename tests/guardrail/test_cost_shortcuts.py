@@ -40,3 +40,16 @@ def test_sentence_has_answers_as_the_regex():
                 assert st.sentence_has(p, q) == (p.search(st.text, s, e) is not None)
                 checked += 1
     assert checked > 1000
+
+
+def test_who_names_someone_far_into_a_text():
+    """`who` is looked for with str.find before its regex: both must still see it."""
+    guardrail = Guardrail.from_yaml()
+    scanner = guardrail.scanner
+    people = frozenset(scanner.people[:1])
+    opening = "The shelves stand in rows along the aisle. " * 8  # puts the sentence past _REACH
+    for sentence, expected in (("Whoever it was, one who sprints at 50 km/h. ", True),
+                               ("Someone sprints at 50 km/h. ", False)):
+        st = ScannedText(opening + sentence, scanner)
+        q = next(q for q in st.quantities if q.dimension == "speed")
+        assert st.may_mention(people, q) is expected
