@@ -37,11 +37,16 @@ def chat_requests(base_url: str) -> tuple[float, float]:
 
 
 def settled(base_url: str) -> float:
-    while True:  # the killed client's last requests finish on the server
+    """Requests done once the killed client's last ones have finished on the server: none in
+    flight and the count unchanged for 2 s (a request the client sent just before it was killed
+    may still be in the server's socket buffer, not yet in flight)."""
+    last = None
+    while True:
         done, flight = chat_requests(base_url)
-        if flight == 0:
+        if flight == 0 and done == last:
             return done
-        time.sleep(0.5)
+        last = done if flight == 0 else None
+        time.sleep(2.0)
 
 
 def lines(out) -> list[dict]:
