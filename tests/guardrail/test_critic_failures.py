@@ -49,7 +49,9 @@ def test_client_gone_during_the_critic_aborts_its_engine_request(live, rules):
     with live(engine, guardrail_rules_path=rules) as srv:
         with httpx.stream("POST", srv.url + "/v1/chat/completions", json=body(stream=True),
                           timeout=30) as r:
-            for line in r.iter_lines():
+            # Held in a name: a dropped iterator is closed at once, and with it the connection.
+            lines = r.iter_lines()
+            for line in lines:
                 if line.startswith("data: ") and '"content":"B"' in line:
                     request_id = json.loads(line[6:])["id"]
                     break  # the answer is out; its verdict waits for the critic
