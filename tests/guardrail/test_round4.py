@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.guardrail import Guardrail, GuardrailContext, extract_choices
-from app.reasoning import parse_reasoning
+from app.guardrail import Guardrail
+from tests.guardrail.findings import fired
 
 CAUSES = "Why does the tote fall?\nA. The belt stops\nB. A robot knocks it\nC. It is too heavy\nD. Wind"
 
@@ -15,13 +15,6 @@ CAUSES = "Why does the tote fall?\nA. The belt stops\nB. A robot knocks it\nC. I
 @pytest.fixture(scope="module")
 def guardrail() -> Guardrail:
     return Guardrail.from_yaml()
-
-
-def fired(guardrail: Guardrail, reasoning: str, answer: str = "See above.",
-          question: str | None = None) -> list[str]:
-    text = f"<think>\n{reasoning}\n</think>\n\n<answer>\n{answer}\n</answer>"
-    ctx = GuardrailContext(choices=extract_choices(question), question=question)
-    return sorted({f.rule_id for f in guardrail.check(parse_reasoning(text), ctx).findings})
 
 
 @pytest.mark.parametrize("reasoning,answer,expected", [
