@@ -8,6 +8,7 @@ import hashlib
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from app import metrics
 from app.config import Settings
@@ -21,6 +22,13 @@ from app.ingest.split import Split, plan_split
 from app.ingest.types import VideoClip, VideoOptions
 
 log = logging.getLogger(__name__)
+
+# Frames are hashed here while the request goes on to the engine (hashlib releases the GIL).
+_HASHERS = ThreadPoolExecutor(2, thread_name_prefix="frames-sha256")
+
+
+def frames_digest(frames) -> Future:
+    return _HASHERS.submit(lambda: hashlib.sha256(frames.data).hexdigest())
 
 
 def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) -> VideoOptions:
@@ -93,7 +101,7 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         decode_s=time.perf_counter() - started,
         source_bytes=len(source) if isinstance(source, bytes) else 0,
         # Identifies exactly what the model is given (returned with each answer).
-        frames_sha256=hashlib.sha256(decoded.frames.data).hexdigest(),
+        digest=frames_digest(decoded.frames),
         extra={"rotation": decoded.rotation, "codec": codec, "span_frames": plan.span_frames,
                "damaged_packets": decoded.damaged, "decode_threads": threads,
                "decode_parts": decoded.parts, "decoder": decoded.decoder})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from app import context as request_context
@@ -87,16 +87,30 @@ def _abort_reason(exc: BaseException | None, deadline: Deadline) -> str:
     return "error"
 
 
+async def _no_media() -> None:
+    return None
+
+
+async def _next(steps):
+    """The next step, None at the end (`anext(gen, None)` does not pass a cancellation on to
+    the generator in Python 3.11)."""
+    try:
+        return await steps.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
 class ChatCall:
     """One prepared request; run it once with `complete()` or `stream()`."""
 
     def __init__(self, engine: Engine, req: ChatCompletionRequest, inp: EngineInput,
                  procs: list[ChoicePostprocessor], count: UsageCount, slot: Slot,
-                 deadline: Deadline | None = None, media: list[IngestedMedia] | None = None):
+                 deadline: Deadline | None = None,
+                 media: Callable[[], Awaitable[list[IngestedMedia] | None]] | None = None):
         self.engine, self.req, self.inp = engine, req, inp
         self.procs, self.count, self.slot = procs, count, slot
         self.deadline = deadline or Deadline(float("inf"))
-        self.media = media
+        self.media = media or _no_media
         self.finish: list[str | None] = [None for _ in procs]
         self.on_end = lambda: None
         self._failure: BaseException | None = None
@@ -158,7 +172,7 @@ class ChatCall:
                 message=ResponseMessage(content=final.content, reasoning_content=final.reasoning,
                                         reasoning=final.reasoning)))
         return ChatCompletion(id=self.request_id, model=self.req.model, choices=choices,
-                              usage=self.count.usage(), media=self.media)
+                              usage=self.count.usage(), media=await self.media())
 
     async def stream(self) -> AsyncIterator[ChatCompletionChunk]:
         created = int(time.time())
@@ -169,12 +183,15 @@ class ChatCall:
 
         finished = False
         steps = self._steps()
+        # The engine starts now; the first chunk meanwhile waits for the frames' hashes.
+        head = asyncio.ensure_future(_next(steps))
         try:
             first = chunk([ChunkChoice(index=i, delta=DeltaMessage(role="assistant", content=""))
                            for i in range(len(self.procs))])
-            first.media = self.media
+            first.media = await self.media()
             yield first
-            async for step in steps:
+            step = await head
+            while step is not None:
                 self.count.step(step.prompt_tokens, 0)
                 for d in step.deltas:
                     self.count.step(step.prompt_tokens, d.new_tokens)
@@ -183,12 +200,20 @@ class ChatCall:
                     if d.finish_reason is not None:
                         for choice in await self._final_choices(d.index):
                             yield chunk([choice])
+                step = await _next(steps)
             finished = True
             if self.req.stream_options is not None and self.req.stream_options.include_usage:
                 yield chunk([], self.count.usage())
         finally:
-            await steps.aclose()
-            await self._end(finished)
+            try:
+                if not head.done():  # a generator may not be closed while its step runs
+                    head.cancel()
+                    await asyncio.gather(head, return_exceptions=True)
+                elif not head.cancelled():
+                    head.exception()  # raised above already, or moot once the client left
+                await steps.aclose()
+            finally:  # a cancelled stream's awaits are cancelled again (anyio): end it anyway
+                await self._end(finished)
 
     def _chunk_choices(self, d) -> list[ChunkChoice]:
         proc = self.procs[d.index]

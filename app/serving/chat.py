@@ -11,6 +11,8 @@ Every request runs under a `Deadline` (app/serving/deadline.py) from `prepare` t
 """
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -148,13 +150,17 @@ class ChatService:
             request_context.note(video_s=round(sum(v.duration_s for v in prepared.videos),
                                                3))
             return ChatCall(self.engine, req, inp, procs, count, slot, deadline,
-                            _media_info(prepared))
+                            functools.partial(_media_info, prepared))
         except BaseException:
             slot.release()
             raise
 
 
-def _media_info(prepared) -> list[IngestedMedia] | None:
+async def _media_info(prepared) -> list[IngestedMedia] | None:
+    """Awaited once the engine has the request: the frames' hashes run beside its work."""
+    for v in prepared.videos:
+        if v.digest is not None:
+            await asyncio.wrap_future(v.digest)
     out = [IngestedMedia(type="video", frames_sha256=v.frames_sha256, num_frames=v.num_frames,
                          width=v.resized_width, height=v.resized_height,
                          duration_s=round(v.duration_s, 6), sample_fps=round(v.sample_fps, 6),

@@ -114,7 +114,8 @@ def test_keyframe_interval_parts_give_the_frames_of_one_decoder(nvdec, tmp_path)
 def test_a_lone_clip_splits_into_at_most_max_decoders_parts(nvdec, tmp_path):
     from tests.ingest import clips as gen
 
-    path = str(gen.encode(tmp_path / "gop10.mp4", [gen.barcode(i, 640, 360) for i in range(90)],
+    # 720p: enough decoded pixels for more than two parts (a 360p clip is one part's worth).
+    path = str(gen.encode(tmp_path / "gop10.mp4", [gen.barcode(i, 1280, 720) for i in range(90)],
                           options={"x264-params": "keyint=10:min-keyint=10:scenecut=0",
                                    "preset": "ultrafast"}))
     settings = make_settings(tmp_path, video_decoder="nvdec")
