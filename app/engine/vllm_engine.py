@@ -21,6 +21,7 @@ from app.engine.vllm_args import _check_lora_platform, _on_cpu, _prepare_platfor
 from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata, move_to_host,
                                     processing_blocks_loop, processor_kwargs)
 from app.errors import ContextLengthError, EngineError, InvalidRequestError, LoraAdapterError
+from app.lifecycle.processes import name_os_thread
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ class VLLMEngine(Engine):
             else "cuda"
         if processing_blocks_loop(llm):
             self._tasks = tuple(await llm.get_supported_tasks())
-            self._mm_pool = ThreadPoolExecutor(1, thread_name_prefix="cosmos-mm")
+            self._mm_pool = ThreadPoolExecutor(1, thread_name_prefix="cosmos-mm",
+                                              initializer=name_os_thread)
         log.info("multimodal input: metadata via processor kwargs %s, processor on %s, "
                  "processing off the event loop by %s", self._pass_metadata,
                  self._mm_device or "cpu", "cosmos-serve" if self._mm_pool else "vLLM")

@@ -37,6 +37,7 @@ from app.errors import DecodeCancelledError, MediaError, MediaTimeoutError
 from app.ingest.probe import Probe
 from app.ingest.sampling import Plan
 from app.ingest.split import Part, Split, decode_span, parts_of, wanted_slots, whole
+from app.lifecycle.processes import name_os_thread
 
 # Decoders that honour skip_frame per packet. Others (libdav1d) read it once when opened, so
 # toggling it could silently drop a wanted frame.
@@ -253,7 +254,8 @@ def _run_parts(probe: Probe, parts: list[Part], out: Frames, deadline: float,
 
     errors: list[BaseException] = []
     damaged = 0
-    with ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="cosmos-gop") as pool:
+    with ThreadPoolExecutor(len(parts) - 1, thread_name_prefix="cosmos-gop",
+                            initializer=name_os_thread) as pool:
         futures = [pool.submit(run, k) for k in range(1, len(parts))]
         try:
             damaged += run(0)

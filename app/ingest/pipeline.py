@@ -20,11 +20,13 @@ from app.ingest.probe import Probe, SourceLimits, probe
 from app.ingest.sampling import Plan, make_plan
 from app.ingest.split import Split, plan_split
 from app.ingest.types import VideoClip, VideoOptions
+from app.lifecycle.processes import name_os_thread
 
 log = logging.getLogger(__name__)
 
 # Frames are hashed here while the request goes on to the engine (hashlib releases the GIL).
-_HASHERS = ThreadPoolExecutor(2, thread_name_prefix="frames-sha256")
+_HASHERS = ThreadPoolExecutor(2, thread_name_prefix="cosmos-sha256",
+                              initializer=name_os_thread)
 
 
 def frames_digest(frames) -> Future:

@@ -32,6 +32,7 @@ from app.ingest.nvdec import Nvdec, host_supports
 from app.ingest.pipeline import ingest
 from app.ingest.sources import Media, Sources
 from app.ingest.types import VideoClip, VideoOptions
+from app.lifecycle.processes import name_os_thread
 from app.profiles.resolve import Resolved, resolve
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class VideoIngestor:
             if settings.video_decoder != "cpu" and host_supports() is None else None
         self.workers = decode_workers(settings.video_decode_workers) + (
             settings.video_nvdec_max_decodes if self.nvdec else 0)
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cosmos-decode")
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cosmos-decode",
+                                          initializer=name_os_thread)
         self._pending = 0  # jobs submitted to the pool and not finished (running or queued)
         self._queued = 0  # of which not started (changed by workers too: under _queue_lock)
         self._queue_lock = threading.Lock()

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 _PR_SET_CHILD_SUBREAPER = 36
+_PR_SET_NAME = 15
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,19 @@ def become_subreaper() -> bool:
         return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def name_os_thread() -> None:
+    """Give the calling thread its Python name in the process table too (15 bytes), so that
+    `top -H`, `ps -L` and /proc tell the decode, NVDEC, hashing and processing pools apart.
+    A pool's `initializer`."""
+    import threading
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, threading.current_thread().name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def signal_all(procs: list[Proc], sig: int) -> None:

@@ -153,3 +153,20 @@ def test_descendants_of_a_process_tree():
         child.kill()
         child.wait()
     assert not processes.alive(p)
+
+
+def test_pool_threads_carry_their_python_name_in_the_process_table():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def comm() -> str:
+        import threading
+
+        return Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip()
+
+    with ThreadPoolExecutor(2, thread_name_prefix="cosmos-decode",
+                            initializer=processes.name_os_thread) as pool:
+        names = {pool.submit(comm).result() for _ in range(4)}
+    with ThreadPoolExecutor(1, thread_name_prefix="cosmos-decode") as pool:
+        unnamed = pool.submit(comm).result()
+    assert names <= {"cosmos-decode_0", "cosmos-decode_1"} and names
+    assert unnamed != "cosmos-decode_0"  # without the initializer the kernel's name is kept

@@ -201,6 +201,7 @@ def phase_conc(base: str, kind: str, clips: Clips, n: int = 32, procs: int = 8, 
             "ttft_p50_ms": r3(pct(ttfts, 0.5), 1e3), "ttft_p90_ms": r3(pct(ttfts, 0.9), 1e3),
             "ttft_max_ms": r3(max(t for t in ttfts if t is not None), 1e3),
             "e2e_p50_ms": r3(pct([r["e2e_s"] for r in res], 0.5), 1e3),
-            "send_skew_ms": r3(max(r["t_start"] for r in res) - start_at, 1e3)}
+            "send_skew_ms": r3(max(r["t_start"] for r in res) - start_at, 1e3),
+            "epoch_start": round(start_at, 3), "epoch_end": round(end, 3)}  # for threads.py
 
 
