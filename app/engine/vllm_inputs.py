@@ -93,6 +93,18 @@ def check_temporal_steps(request, videos: list[VideoClip]) -> bool | None:
     return ok
 
 
+def _pinned_copy(tensor):
+    """A host copy in page-locked memory (torch's caching host allocator reuses the blocks
+    once vLLM has sent the request): DMA speed, where `.cpu()` into pageable memory went at
+    ~1.5 GB/s on the H200 host. vLLM's sender-side cache (its default with one API process)
+    keeps items' sizes, not their tensors, so the pinned pool stays at what is in flight."""
+    import torch
+
+    host = torch.empty_like(tensor, device="cpu", pin_memory=True)
+    host.copy_(tensor)
+    return host
+
+
 def move_to_host(request) -> int:
     """Copy the processed tensors of `request` that live on the GPU (the processor ran there)
     to host memory now, in the processing thread. vLLM would make the same copy while encoding
@@ -107,7 +119,7 @@ def move_to_host(request) -> int:
             for elem in (item.values() if item else ()):
                 tensor = elem.data
                 if getattr(tensor, "is_cuda", False):
-                    elem.data = tensor.cpu()
+                    elem.data = _pinned_copy(tensor)
                     moved += tensor.nbytes
     except Exception:  # noqa: BLE001
         log.exception("could not copy processed tensors to host memory; vLLM will")

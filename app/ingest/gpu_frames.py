@@ -30,7 +30,14 @@ class GpuFrames(Frames):
         self.width, self.height = plan.width, plan.height
 
     def host(self) -> np.ndarray:
-        return self.frames.cpu().numpy()
+        # Into page-locked memory (torch's caching host allocator, so blocks are reused): the
+        # copy runs at DMA speed, where pageable memory went at ~1.5 GB/s on the H200 host (25
+        # ms for the default budget's 37 MB), and vLLM's processor, on the GPU, reads the frames
+        # back from it at DMA speed too. The pinned pool grows to the frames held at once: in
+        # flight, and in the clip cache (video_cache_bytes).
+        out = self.torch.empty(tuple(self.frames.shape), dtype=self.torch.uint8, pin_memory=True)
+        out.copy_(self.frames)
+        return out.numpy()
 
 
 class GpuSink(Sink):

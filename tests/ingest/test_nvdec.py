@@ -85,6 +85,18 @@ def test_real_clips_match_the_cpu_decoder(nvdec, real_clips, name, budget):
     assert_same_frames(cpu, gpu)
 
 
+def test_frames_reach_host_memory_page_locked(nvdec, real_clips):
+    # What vLLM's processor reads back to the GPU: DMA both ways, no pageable staging.
+    import torch
+
+    name = "drv_cr1_sample_4fps.mp4"
+    if name not in real_clips:
+        pytest.skip(f"{name} not in the media folder")
+    _, gpu = both(real_clips[name], nvdec)
+    assert gpu.extra["decoder"] == "nvdec" and gpu.extra["rotation"] == 0
+    assert torch.from_numpy(gpu.frames).is_pinned()
+
+
 @pytest.mark.parametrize("clip", ["bframes.mp4", "rotated90.mp4", "rotated-90.mp4",
                                   "rotated180.mp4", "fullrange.mp4", "vfr.mp4", "uhd.mp4"])
 def test_generated_clips_match_the_cpu_decoder(nvdec, clip_dir, clip):
