@@ -100,7 +100,10 @@ def _pinned_copy(tensor):
     keeps items' sizes, not their tensors, so the pinned pool stays at what is in flight."""
     import torch
 
-    host = torch.empty_like(tensor, device="cpu", pin_memory=True)
+    try:
+        host = torch.empty_like(tensor, device="cpu", pin_memory=True)
+    except (RuntimeError, TypeError):  # no page-locked memory to be had: a plain copy
+        return tensor.cpu()
     host.copy_(tensor)
     return host
 
