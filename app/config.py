@@ -105,6 +105,10 @@ class Settings(RuntimeSettings):
                                      "CPU cores are free (on an H200 host a 1080p clip took 243 "
                                      "ms on NVDEC, 371 on 16 cores); smaller clips only while "
                                      "every core is busy.")
+    video_nvdec_blocking_sync: bool = Field(
+        False, description="Threads of this process that wait for the GPU (NVDEC frames, "
+                           "copies, vLLM's processor) sleep instead of spinning a CPU core "
+                           "(CUDA's blocking sync for the server's own CUDA context).")
     video_nvdec_threads: int = Field(
         1, ge=1, le=16, description="FFmpeg frame threads per NVDEC decoder (1, 2, 4 and 8 "
                                     "measured the same on an H200: the GPU decodes).")

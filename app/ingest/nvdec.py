@@ -42,6 +42,7 @@ SIDES = {"h264": (48, 4096), "hevc": (144, 8192), "vp9": (128, 8192)}
 # Keyframe-interval parts of one clip decoded side by side, a decoder (and its surfaces) each: an
 # H100/H200 has 7 NVDEC engines, shared by every clip decoding at once.
 MAX_PARTS = 8
+_CU_CTX_SCHED_BLOCKING_SYNC = 0x04
 
 
 class NvdecError(Exception):
@@ -82,9 +83,9 @@ class Nvdec:
     decodes at once (each holds a decoder and its surfaces on the GPU)."""
 
     def __init__(self, device: int = 0, max_decodes: int = 8, threads: int = 4,
-                 max_decoders: int = 16):
+                 max_decoders: int = 16, blocking_sync: bool = False):
         self.device, self.max_decodes, self.threads = device, max_decodes, threads
-        self.max_decoders = max_decoders
+        self.max_decoders, self.blocking_sync = max_decoders, blocking_sync
         self.ready = False
         self.failure: str | None = None
         self._slots = threading.BoundedSemaphore(max_decodes)
@@ -110,6 +111,8 @@ class Nvdec:
         if not torch.cuda.is_available():
             raise NvdecError("torch sees no CUDA device")
         self.torch = torch
+        if self.blocking_sync:  # before torch makes the context (set_device does)
+            _set_primary_flags(self.device, _CU_CTX_SCHED_BLOCKING_SYNC)
         torch.cuda.set_device(self.device)
         torch.zeros(1, device=f"cuda:{self.device}")  # the device's primary context, torch's
         self._ctx = _primary_context(self.device)
@@ -252,6 +255,19 @@ def _cuda():
 def _check(status: int, call: str) -> None:
     if status != 0:
         raise NvdecError(f"{call} failed (CUresult {status})")
+
+
+def _set_primary_flags(device: int, flags: int) -> None:
+    """Flags of the device's primary context, this process's (vLLM's GPU work is in its engine
+    core's processes). Blocking sync: a thread waiting for the GPU (a frame's map, a copy)
+    sleeps instead of spinning a core, which in a burst the event loop, vLLM's processing and
+    the clients need."""
+    cuda, dev = _cuda(), ctypes.c_int()
+    _check(cuda.cuInit(0), "cuInit")
+    _check(cuda.cuDeviceGet(ctypes.byref(dev), device), "cuDeviceGet")
+    set_flags = getattr(cuda, "cuDevicePrimaryCtxSetFlags_v2", None) or \
+        cuda.cuDevicePrimaryCtxSetFlags
+    _check(set_flags(dev, ctypes.c_uint(flags)), "cuDevicePrimaryCtxSetFlags")
 
 
 def _primary_context(device: int) -> ctypes.c_void_p:

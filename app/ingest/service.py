@@ -48,7 +48,8 @@ class VideoIngestor:
         # NVDEC (app/ingest/nvdec.py) is made here and started by the server once the engine
         # runs (`start_nvdec`); its decodes occupy a pool thread each but hardly any CPU.
         self.nvdec = Nvdec(settings.video_nvdec_device, settings.video_nvdec_max_decodes,
-                           settings.video_nvdec_threads, settings.video_nvdec_max_decoders) \
+                           settings.video_nvdec_threads, settings.video_nvdec_max_decoders,
+                           settings.video_nvdec_blocking_sync) \
             if settings.video_decoder != "cpu" and host_supports() is None else None
         self.workers = decode_workers(settings.video_decode_workers) + (
             settings.video_nvdec_max_decodes if self.nvdec else 0)

@@ -158,6 +158,18 @@ def test_nvdec_decodes_a_burst_side_by_side(nvdec, real_clips):
 
 # --- everywhere: the fallback and the settings -------------------------------------------------
 
+def test_blocking_sync_is_the_context_s_wait_mode(nvdec):
+    # In a process of its own: the flag must be set before the context exists.
+    code = ("import ctypes; from app.ingest.nvdec import Nvdec, _cuda\n"
+            "n = Nvdec(0, 1, blocking_sync={on}); n.start(); n.bind_thread()\n"
+            "f = ctypes.c_uint(); _cuda().cuCtxGetFlags(ctypes.byref(f)); print(f.value & 7)")
+    modes = [subprocess.run([sys.executable, "-c", code.format(on=on)], cwd=REPO, text=True,
+                            capture_output=True, timeout=120) for on in (True, False)]
+    assert [m.returncode for m in modes] == [0, 0], [m.stderr[-2000:] for m in modes]
+    assert int(modes[0].stdout.split()[-1]) == 4  # CU_CTX_SCHED_BLOCKING_SYNC
+    assert int(modes[1].stdout.split()[-1]) != 4
+
+
 def test_clips_decoding_together_share_the_nvdec_decoders():
     n = Nvdec(0, max_decodes=4, threads=1, max_decoders=6)  # no CUDA is touched
     assert n.try_acquire()
