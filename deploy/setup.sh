@@ -27,7 +27,9 @@ fi
 stamp=".venv/.cosmos-setup-$(cat pyproject.toml deploy/setup.sh | sha256sum | cut -c1-16)-$EXTRAS"
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing cosmos-serve[$EXTRAS] into .venv (first run: a few minutes)"
-  "${PIP[@]}" install "${TORCH_ARGS[@]}" -e ".[$EXTRAS]"
+  # --no-compile: pip would byte-compile all ~24,000 modules of the venv on one core (about two
+  # minutes); Python compiles the few thousand that are ever imported on their first import.
+  "${PIP[@]}" install --no-compile "${TORCH_ARGS[@]}" -e ".[$EXTRAS]"
   if [ "$TARGET" = cpu ]; then
     .venv/bin/python deploy/fix_torchvision.py
   fi
