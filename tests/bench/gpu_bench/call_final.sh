@@ -13,11 +13,12 @@ t0=$(date +%s)
 timeout 120 python3 -m pytest tests/ingest/test_nvdec.py -q -rs -p no:cacheprovider > $OUT/nvdec_tests.log 2>&1; echo NVDEC_TESTS_RC $? $(( $(date +%s)-t0 ))s
 tail -2 $OUT/nvdec_tests.log
 python3 -m tests.bench.gpu_bench.threads --out $OUT/threads.jsonl --seconds 560 --interval 0.5 &
+SAMPLER=$!
 python3 tests/bench/gpu.py run --quant none --which ours,vllm,engine --clips default,gop1s \
   --clip /root/clip/drv_dusk_1080p30_10s.mp4 --tails /root/clip/tails.npz \
   --clip-gop1s /root/clip/drv_dusk_1080p30_10s_gop1s.mp4 --tails-gop1s /root/clip/tails_gop1s.npz \
   --deadline-at $(( $(date +%s) + ${DEADLINE_S:-500} )) > $OUT/run.log 2>&1; echo RUN_RC $?
-kill %1 2>/dev/null
+kill $SAMPLER 2>/dev/null
 python3 - <<'PY' > $OUT/bursts.json
 import json, os, subprocess
 res = json.load(open(os.environ["OUT"] + "/results.json"))
