@@ -108,6 +108,15 @@ class Sentences:
             bounds = self._sentences[q.start] = self.bounds(q.start, q.end)
         return bounds
 
+    def early(self, q: Quantity) -> bool:
+        """Whether every position whose sentence starts where q's does has q's sentence: true
+        of a sentence shorter than WINDOW less a separator (each of its positions finds both its
+        ends), and then every window cached by sentence start is the same whoever asks first,
+        so a check may ask about q in any order. A longer sentence may share its start with a
+        window cut WINDOW characters before a later position, with another end."""
+        s, e = self.sentence(q)
+        return e - s <= WINDOW - 2
+
     def sentence_has(self, pattern: re.Pattern[str], q: Quantity) -> bool:
         """Whether the quantity's sentence matches; cached, as many rules ask about one sentence."""
         # Keyed by id: a compiled pattern's hash reads all its code each time (sre's
