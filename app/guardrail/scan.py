@@ -189,9 +189,11 @@ class Scanner(Vocabulary):
         return out
 
     def _table(self, wanted: Wanted | None) -> dict[str, tuple[Any, ...]]:
-        """unit -> (factor, dimension, spec if the sentence decides, lo, hi, only negatives):
+        """unit -> (factor, dimension, how the sentence decides, lo, hi, only negatives):
         a value * factor within [lo, hi] is one no rule could flag; with lo = 0 and no hi,
-        a value without a minus sign is such a value before it is even read."""
+        a value without a minus sign is such a value before it is even read. How the sentence
+        decides, for a unit like "g": (near, unless, the other meaning's factor, dimension, lo
+        and hi), worked out here rather than once per number."""
         key = None if wanted is None else frozenset(wanted.items())
         if key not in self._tables:
             if len(self._tables) > 64:
@@ -199,7 +201,11 @@ class Scanner(Vocabulary):
             table = self._tables[key] = {}
             for k, u in self.units.items():
                 lo, hi = _keep_outside(wanted, u.dimension)
-                table[k] = (u.factor, u.dimension, u if u.near else None, lo, hi,
+                decides = None
+                if u.near:
+                    alt, alt_dim = u.otherwise
+                    decides = (u.near, u.unless, alt, alt_dim, *_keep_outside(wanted, alt_dim))
+                table[k] = (u.factor, u.dimension, decides, lo, hi,
                             not u.near and u.factor > 0 and lo == 0 and hi == math.inf)
         return self._tables[key]
 
@@ -242,13 +248,12 @@ class Scanner(Vocabulary):
                 continue
             if spec is not None:
                 # Reading the sentence is the costly part: skip it when neither meaning matters.
-                alt, alt_dim = spec.otherwise
-                if lo <= value * factor <= hi and not _flaggable(wanted, alt_dim, value * alt):
+                near, unless, alt, alt_dim, alt_lo, alt_hi = spec
+                if lo <= value * factor <= hi and alt_lo <= value * alt <= alt_hi:
                     continue
                 s, e = bounds(start, end)
-                if not spec.near.search(low, s, e) or spec.unless.search(low, s, e):
-                    factor, dim = alt, alt_dim
-                    lo, hi = _keep_outside(wanted, dim)
+                if not near.search(low, s, e) or unless.search(low, s, e):
+                    factor, dim, lo, hi = alt, alt_dim, alt_lo, alt_hi
             value *= factor
             if not lo <= value <= hi:
                 append(_new_tuple(Quantity, (value, dim, start, end, False)))
