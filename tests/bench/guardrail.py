@@ -1,6 +1,7 @@
 """Guardrail figures: precision and recall on tests/data/guardrail, and cost per check.
 
     python tests/bench/guardrail.py [--rules FILE] [--repeat N] [--verbose]
+    python tests/bench/guardrail.py --dump FILE    # every finding, to compare across a change
 
 Four labelled sets, reported apart: the *old* set (tests/data/guardrail/*.yaml), written with
 the rules in view; the first *dev* set (tests/data/guardrail/blind/*.yaml), written by helpers who
@@ -166,6 +167,35 @@ def cpu_per_check(guardrail: Guardrail, text: str, ctx: GuardrailContext, batche
     return out
 
 
+def dump_findings(guardrail: Guardrail, path: Path, random_texts: int = 3000) -> int:
+    """Write every finding (rule, severity, span, source, message) and verdict of every labelled
+    case, both long outputs and `random_texts` random texts (test_fast_paths' generator) to
+    `path`: a cost change must leave the file byte-identical. Returns the number of checks."""
+    from tests.guardrail.test_fast_paths import texts  # the bench runs from the repository root
+
+    lines: list[str] = []
+
+    def dump(tag: str, parsed, ctx: GuardrailContext) -> None:
+        result = guardrail.check(parsed, ctx)
+        lines.append(f"## {tag} {result.verdict}")
+        lines.extend(f"{f.rule_id}\t{f.severity}\t{f.span}\t{f.source}\t{f.message!r}"
+                     for f in result.findings)
+
+    for folder in [DATA] + sorted(p for p in DATA.iterdir() if p.is_dir()):
+        for i, case in enumerate(load_cases(folder)):
+            ctx = context_of(case)
+            dump(f"{folder.name}/{i}", parse_reasoning(case["output"], truncated=ctx.truncated), ctx)
+    for kind in ("realistic", "dense"):
+        dump(kind, parse_reasoning(long_output(kind, 4096, load_cases())),
+             GuardrailContext(duration_s=12.0, choices=["A", "B", "C", "D"]))
+    ctx = GuardrailContext(duration_s=12.0, choices=["A", "B", "C"],
+                           question="Is it safe? A) 5 km/h B) 50 km/h C) 500 km/h")
+    for i, text in enumerate(texts(random_texts, 7)):
+        dump(f"random/{i}", parse_reasoning(f"<think>{text}</think><answer>B</answer>"), ctx)
+    path.write_text("\n".join(lines) + "\n")
+    return sum(line.startswith("## ") for line in lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rules")
@@ -174,8 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpu-batches", type=int, default=100,
                     help="batches of 10 checks for the CPU time (0: skip)")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--dump", type=Path, metavar="FILE",
+                    help="only write every finding to FILE (compare it before and after a change)")
     args = ap.parse_args(argv)
     guardrail = Guardrail.from_yaml(args.rules)
+    if args.dump:
+        print(f"{dump_findings(guardrail, args.dump)} checks written to {args.dump}")
+        return 0
     cases = load_cases()
     report("old set (written with the rules in view)", guardrail, cases, args.verbose)
     for name, folder in (("dev set (blind/: written without the rules, read for round 2)", BLIND),
