@@ -66,6 +66,7 @@ class Pool:
         self._cond = threading.Condition()
         self._order: list[_Planned] = []
         self._thread: threading.Thread | None = None
+        self._stops: list[threading.Thread] = []
         self._closing = False
         self._tmp = None
 
@@ -181,6 +182,8 @@ class Pool:
         return p.handle
 
     def release(self, name: str) -> None:
+        """Stop `name`, on a thread of its own: a server takes 5-10 s to shut vLLM down, which
+        the next test need not wait for (close() waits for every stop)."""
         p = self._planned.get(name)
         if p is None:
             return
@@ -189,9 +192,19 @@ class Pool:
             if was in ("up", "failed"):
                 p.state = "stopped"
         if was in ("up", "failed") and handle is not None:
-            handle.stop()
+            stop = threading.Thread(target=self._stop, args=(handle,), name=f"stop-{name}",
+                                    daemon=True)
+            self._stops.append(stop)
+            stop.start()
         with self._cond:
             self._cond.notify_all()
+
+    def _stop(self, handle: Any) -> None:
+        try:
+            handle.stop()
+        finally:
+            with self._cond:
+                self._cond.notify_all()  # its memory is free: the thread may start the next
 
     def finished(self, item) -> None:
         """After a test: stop each server whose last planned test this was."""
@@ -219,6 +232,8 @@ class Pool:
             self._cancel(p)
         if self._thread is not None:
             self._thread.join(60)
+        for stop in self._stops:  # no server outlives the session
+            stop.join(90)
 
 
 POOL = Pool()
