@@ -25,13 +25,18 @@ _ANSWER_LETTER = re.compile(
 # A letter followed by its rejection ("so D is out", "B can be ruled out") is no verdict.
 # So is one coordinated with others ("so C and D are out"), one that does not apply ("so D doesn't
 # apply") and one that is only part of the story ("B describes only the first phase").
+# Nor is one that is only how it looks ("so B may seem right, but ..."), can be dropped, or is
+# faulted for how it reads the scene ("so B overstates the load", "A ignores the cyclist").
 _LETTER = (r"\(?([a-h])\)?(?![\w'])(?!(?:,?\s+(?:and|or|nor)\s+\(?[a-h]\)?(?![\w'])|,\s*\(?[a-h]\)?"
            r"(?![\w']))*(?:,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
            r"(?:also\s+|clearly\s+|therefore\s+|both\s+)?(?:out|wrong|incorrect|ruled out|"
-           r"eliminated|"
+           r"eliminated|dropped|discarded|rejected|dismissed|set aside|"
            r"excluded|unlikely|implausible|impossible|not\b|only\b|the opposite|incomplete|partial)"
            r"|\s+(?:(?:does|do|did|is|are|can|could|would|will)(?:\s+not\b|n't)|cannot|can't|won't|"
-           r"never|fails?\b|only\b|(?:describes?|covers?|explains?|captures?|fits?)\s+only\b)))")
+           r"never|fails?\b|only\b|(?:describes?|covers?|explains?|captures?|fits?)\s+only\b|"
+           r"(?:might|may|could)\s+(?:\w+\s+)?(?:look|seem|appear|sound)\b|"
+           r"(?:over|under)(?:states?|estimates?|rates?)\b|exaggerates?\b|ignores?\b|"
+           r"overlooks?\b|misreads?\b|confuses?\b|contradicts?\b|misses\b)))")
 _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",

@@ -50,6 +50,7 @@ _SENTENCE_END = re.compile(r"[.!?]\s+|\n")
 # Words that start a predicate after an unnamed subject ("Is the lip in place?").
 _PREDICATE_STARTS = frozenset("in on inside within behind ahead above below under over near "
                               "able allowed safe clear visible moving stopped parked".split())
+_PREPOSITIONS = frozenset("in on inside within behind above below under over near".split())
 _NOT_VERBS = frozenset("during nothing something anything everything morning ceiling".split())
 _NEGATIONS = frozenset("not never no cannot unable n't nothing nobody none neither nor".split())
 
@@ -143,6 +144,11 @@ def _restatement(question: str, objects: frozenset[str]) -> re.Pattern[str] | No
         # ("Is the dock lip fully resting ...": "fully").
         last_object = next((i - 1 for i, w in enumerate(words[:6]) if i and (
             w.endswith(("ing", "ly")) and w not in _NOT_VERBS or w in _PREDICATE_STARTS)), -1)
+        # "Does the thrown ball land in the bin?": after "does", the word before a preposition
+        # is the verb, and the predicate starts there.
+        if aux == "do" and last_object > 0 and words[last_object + 1] in _PREPOSITIONS and \
+                words[last_object] not in _SKIP:
+            last_object -= 1
         if last_object < 0 and aux == "do":  # "Does any liquid spill?": a verb after one noun
             last_object = next((i for i, w in enumerate(words[:3]) if w not in _SKIP), -1)
     content = [w for w in words[last_object + 1:] if w not in _SKIP and len(w) > 2]
@@ -191,7 +197,9 @@ _COUNT_WORD = re.compile(r"(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) +
 _CLOSING_TOTAL = re.compile(
     r"\b(?:that'?s|that is|that makes|which makes|making|in total|altogether|a total of|in all|"
     r"giving|gives|so there (?:are|were)|(?:is|are|makes?|equals)|=)\s*,?\s+(?:exactly\s+|only\s+|"
-    r"just\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)(?:\s+([a-z]+))?+"
+    r"just\s+)?(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)"
+    r"(?!\s*(?:[+\u00d7*/\u2212]|-\s*\d|plus\b|minus\b|times\b|and\s+\d))"  # "3 + 2 + 1 = 6": a part
+    r"(?:\s+([a-z]+))?+"
     r"(?!\s+(?:per|a|an|each|every)\b)"  # "which is 150 picks per minute": a rate
     r"|(?<![\w.,])(\d+|" + "|".join(_NUMBER_WORDS) + r")\b(?![.,]\d)\s+(?:([a-z-]+)\s+)?"
     r"(?:[a-z-]+\s+)?(?:in total|altogether|in all)\b")
@@ -200,6 +208,8 @@ _CLOSING_TOTAL = re.compile(
 _UNITS = "(?:s|secs?|seconds?|ms|m|cm|mm|km|ft|feet|mph|kg|t|min|minutes?|hours?|percent)"
 _PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z]"
                    r"|(?:\s+[a-z-]+){0,3}?\s+(?:plus|\+)\s")
+# "Four more pallets", "two extra carts": what was added, not how many there are.
+_INCREMENT = r"(?:more|fewer|less|extra|additional|further|new)\b"
 # "is", "are", "makes", "=" close a count only after a sum: "Two plus four is six".
 _BARE_CUE = re.compile(r"(?:is|are|makes?|equals|=)\b")
 _SUM = re.compile(r"\b(?:plus|total|count|number|sum|together|in all)\b|\+")
@@ -251,7 +261,12 @@ class CountMismatchRule(Rule):
         nouns = follow[:2]
         asked = _HOW_MANY.search(doc.context.question or "")
         if asked:
-            nouns = [w.lower() for w in asked.groups() if w] + nouns
+            words = [w.lower() for w in asked.groups() if w]
+            # "How many pallet positions ...?" answered "2 positions": the compound's head is
+            # what is counted, its first word only says of what.
+            if len(words) == 2 and follow and follow[0] in _forms(words[1]):
+                words = words[1:]
+            nouns = words + nouns
         nouns = [n for n in nouns if n not in _NOT_COUNTED and len(n) > 2]
         if not nouns:
             return
@@ -282,7 +297,8 @@ class CountMismatchRule(Rule):
         for noun in nouns:
             forms = "|".join(map(re.escape, _forms(noun)))
             counts = re.compile(
-                rf"(?<![\w.,]){_NUMBER}\s+(?!{_UNITS}\b)(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|"
+                rf"(?<![\w.,]){_NUMBER}\s+(?!{_UNITS}\b|{_INCREMENT})"
+                rf"(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|"
                 rf"of\s+(?:them|"
                 rf"these|those|which|the\s+(?:{forms}))\b)")
             stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)

@@ -18,8 +18,10 @@ from app.guardrail.sentences import WINDOW, Sentences
 _PRONOUN = re.compile(f"[^a-z0-9]({PRONOUN_ALTERNATIVES})")
 _PRONOUN_AT_START = re.compile(f"({PRONOUN_ALTERNATIVES})")  # a field may open with one
 # "far less than a car's 8 m/s²": a value right after an owner is the owner's.
+# "A car's 7-9 m/s²": the lower end of a range may stand between the owner and the quantity.
 _OWNER = re.compile(r"([a-z][a-z-]*)['\u2019]s\s+(?:(?:about|around|roughly|approximately|nearly|"
-                    r"almost|some|~)\s+)?$")
+                    r"almost|some|~)\s+)?(?:[0-9][0-9.,]*\s*(?:[-\u2013\u2014]|to\s)\s*)?$")
+_BEFORE_OWNED = frozenset(" -\u2013\u2014")
 _OBJECT_PRONOUNS = frozenset(("him", "them", "whom"))
 _PARTICIPLE = re.compile(r"\s*(?!(?:some|any|no|every)thing\b|during\b|building\b|ceiling\b|"
                          r"morning\b|evening\b|speed\b|need\b)[a-z]{2,}(?:ing|ed)\b")
@@ -137,7 +139,7 @@ class ScannedText(Sentences):
         `movers`, if given, are the classes a referent may be of (what can have such a
         quantity: "it is travelling at 110 km/h" is not about the racking named last)."""
         s, e = self.sentence(q)
-        if q.start > s and self.text[q.start - 1] == " " and \
+        if q.start > s and self.text[q.start - 1] in _BEFORE_OWNED and \
                 ("'s" in self.text[q.start - 24:q.start] or "\u2019s" in self.text[q.start - 24:q.start]):
             owner = _OWNER.search(self.text, max(s, q.start - 24), q.start)
             cls = owner and self._scanner.class_of(owner.group(1))

@@ -1,0 +1,103 @@
+"""Round 5 (issue 15): the phenomena behind the fourth development set's (held-out set 4's)
+false positives and misses, each worded anew: letters set aside in other words, sums and
+increments that are not totals, compounds in "how many", the verb of a do-question, values of an
+owner named in a comparison, runners in a race."""
+from __future__ import annotations
+
+import pytest
+
+from app.guardrail import Guardrail
+from tests.guardrail.findings import fired
+
+ROUTES = ("Which route does the AMR take to the dock?\nA. Through aisle 2\nB. Around the racking\n"
+          "C. Through aisle 5\nD. It waits")
+
+
+@pytest.fixture(scope="module")
+def guardrail() -> Guardrail:
+    return Guardrail.from_yaml()
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # A letter that only looks right, is dropped, or is faulted for how it reads the scene is
+    # no verdict ...
+    ("The robot slows at the end of aisle 2, so C could seem likely, but it turns left and "
+     "rolls through aisle 2 to the dock.", "A", []),
+    ("It never stops moving, so D can be dropped; the path it takes is the aisle 2 one.", "A", []),
+    ("Aisle 5 is blocked by a pallet, so C overstates how clear that path is; it goes through "
+     "aisle 2.", "A", []),
+    ("So B ignores the open aisle right in front of the robot; aisle 2 it is.", "A", []),
+    # ... while one the reasoning settles on still is.
+    ("The robot swings around the end of the racking, so B.", "A", ["choice.mismatch"]),
+    ("It slows at aisle 5 and turns in there, so the answer is C.", "A", ["choice.mismatch"]),
+])
+def test_letters_set_aside(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, ROUTES) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,question,expected", [
+    # A sum's first term is a part, not the total it closes on.
+    ("Two pickers stand at the wall, four load the truck and one drives the forklift. So that "
+     "is 2 + 4 + 1 = 7 people.", "7", "How many people are working at the dock?", []),
+    ("That makes 2 plus 4 plus 1, which is 7 workers.", "7 workers",
+     "How many workers are at the dock?", []),
+    # A closing total other than the answer's is still a mismatch.
+    ("Two at the wall, four at the truck: that's 2 + 4 = 6 workers.", "7",
+     "How many workers are at the dock?", ["answer.count_mismatch"]),
+    # "N more" is what was added, not how many there are.
+    ("Eleven crates sit on the shelf when the clip opens, and the arm adds three more crates "
+     "before it ends, so fourteen in all.", "14", "How many crates are on the shelf at the end?",
+     []),
+    ("The shelf is half full when the clip opens; the arm adds three more crates before it "
+     "ends.", "14", "How many crates are on the shelf at the end?", []),
+    ("The arm adds three crates before the clip ends.", "14",
+     "How many crates does the arm add?", ["answer.count_mismatch"]),
+    # What a compound counts is its head: "how many loading bays" is answered in bays.
+    ("The yard has 10 bays; 6 trucks and 2 vans take eight of them.", "2 bays",
+     "How many loading bays are still free?", []),
+    ("The yard has 10 bays; vans take 3 bays and trucks 4 bays.", "5 bays",
+     "How many loading bays are still free?", ["answer.count_mismatch"]),
+])
+def test_sums_and_increments(guardrail, reasoning, answer, question, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # The verb before the preposition is the predicate: a denial about another thing ("the
+    # grey crate is not the target") is not a denial that the parcel lands in it.
+    ("The parcel leaves the chute at 1.1 s and drops squarely into the crate at 1.6 s. The "
+     "grey crate to its left is not the target, and nothing falls there.", "Yes", []),
+    # A denial of the verb itself still counts.
+    ("The parcel clips the crate's rim at 1.6 s and bounces off, so it does not land in "
+     "the crate.", "Yes", ["answer.yes_no_mismatch"]),
+])
+def test_verb_of_a_do_question(guardrail, reasoning, answer, expected):
+    question = "Does the parcel land in the crate?"
+    assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A value right after an owner, even as a range, is the owner's, not the subject's.
+    ("The streetcar brakes at about 2.5 m/s², far below a sports car's 8–10 m/s², and stops "
+     "in 30 m.", []),
+    ("The streetcar brakes at about 2.5 m/s², gentler than a hatchback's 6 to 8 m/s².", []),
+    # The subject's own value still counts.
+    ("The streetcar brakes at about 9 m/s², like a sports car.", ["accel.rail"]),
+])
+def test_range_after_an_owner(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # In a race, the runners may pass 40 km/h whatever the text calls them ...
+    ("At the finish of the 200 m race the winning woman is still doing about 11.5 m/s, which "
+     "elite women can hold near the line.", []),
+    # ... but nobody passes the fastest sprinter ever measured ...
+    ("At the finish of the 200 m race the winning woman is still doing about 14 m/s.",
+     ["speed.person_racing"]),
+    # ... and away from a race, a person is held to 40 km/h.
+    ("On the pavement outside the shop the woman runs at about 11.5 m/s.",
+     ["speed.person"]),
+])
+def test_runners_in_a_race(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
