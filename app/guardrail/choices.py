@@ -50,6 +50,8 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     # A letter that closes the reasoning: "..., option B.", "answer (A).", a last "C."
     rf"(?:answer|option|choice)\s*[:\-–—]?\s*\(?([a-h])\)?\s*[.!]?\s*$",
     r"(?<=[.!?:\n])\s*\(?([a-h])\)?\s*[.!]?\s*$",
+    # A bracketed letter that closes the reasoning: "..., which fits (B).", "breaststroke, (C)."
+    r"\(([a-h])\)\s*[.!]?\s*$",
     rf"\(?([a-h])\)?,?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|"
     r"only (?:one|option|answer|choice)|answer|explanation|most (?:accurate|appropriate|plausible|"
     r"likely|reasonable|consistent|fitting))\b",

@@ -128,7 +128,10 @@ class ProbabilityRule(Rule):
 
 _TIMESTAMP_BEFORE = re.compile(
     r"(?:\bat|\baround|\buntil|\btill|\bfrom|\bbetween|\bt\s*=|\btimestamp|\bfirst|\blast|"
-    r"\bstarting|\bbeginning)(?:\s+(?:about|approximately|roughly|around|the|~|t\s*=))*\s*"
+    r"\bstarting|\bbeginning|"
+    # "By 6.8 s the ball is gone", "and by 4 s it is parked": a moment when it opens a clause
+    # ("wins by 0.3 s" is a margin).
+    r"(?:^|[.!?;,:]\s*|\band\s+|\n)by)(?:\s+(?:about|approximately|roughly|around|the|~|t\s*=))*\s*"
     r"(?:[\d.:]+\s*(?:s|sec|seconds?)?\s*(?:to|and|-|–|until|till)\s*)?$", re.IGNORECASE)
 _TIMESTAMP_AFTER = re.compile(r"\s*(?:mark|timestamp|into the (?:clip|video|footage|sequence))",
                               re.IGNORECASE)

@@ -101,3 +101,64 @@ def test_range_after_an_owner(guardrail, reasoning, expected):
 ])
 def test_runners_in_a_race(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # A bracketed letter closing the reasoning is its verdict, however the sentence runs ...
+    ("The robot takes the long way round the end of the racking, which is (B).", "A",
+     ["choice.mismatch"]),
+    ("Aisle 2 is blocked and it never waits, so its path is the one round the racking, (B).",
+     "B", []),
+    # ... unless it is denied.
+    ("It goes through aisle 2, so the answer is not (B).", "A", []),
+])
+def test_bracketed_letter_closes(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, ROUTES) == expected
+
+
+def _timestamps(guardrail, reasoning: str) -> list[str]:
+    from app.guardrail import GuardrailContext
+    from app.reasoning import parse_reasoning
+    parsed = parse_reasoning(f"<think>\n{reasoning}\n</think>\n<answer>\nYes\n</answer>")
+    return sorted({f.rule_id for f in guardrail.check(parsed, GuardrailContext(duration_s=8))
+                   .findings})
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # "By N s" opening a clause is a moment ...
+    ("The shot goes in at 6.1 s. By 9.4 s the guard has taken the ball out of the net.",
+     ["time.after_clip_end"]),
+    ("The van brakes at 2 s, and by 9.5 s it is parked.", ["time.after_clip_end"]),
+    # ... a margin "by N s" is not.
+    ("She wins the heat by 9.5 s over the next swimmer, a huge gap.", []),
+])
+def test_by_a_moment(guardrail, reasoning, expected):
+    assert _timestamps(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # In a baseball scene the radar reads the pitch, whatever the sentence calls it.
+    ("The pitcher comes set and delivers at 1.2 s. The radar shows 118 mph on a grip that "
+     "looks like a cutter.", ["speed.pitch", "speed.radar_pitch"]),
+    ("The pitcher comes set and delivers at 1.2 s. The radar flashes 118 mph as it crosses.",
+     ["speed.radar_pitch"]),
+    ("The pitcher comes set and delivers at 1.2 s. The radar flashes 94 mph as it crosses.", []),
+    # A batted ball's exit speed and a tennis serve are not pitches.
+    ("The pitcher delivers at 1.2 s and the batter drives it; the radar clocks the exit "
+     "speed at 112 mph.", []),
+    ("The server tosses at 1 s; the radar reads 205 km/h for the serve.", []),
+])
+def test_radar_in_baseball(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A mass in an apposition ("X, at N t,") is the thing's own.
+    ("The pickup, at roughly 30 tonnes, shoves the small car aside.", ["mass.car"]),
+    ("The pickup, at roughly 2.5 tonnes, shoves the small car aside.", []),
+    # "Outweighs" says a mass too; a load it carries is not its own.
+    ("The sedan outweighs the scooter at 40 t.", ["mass.car"]),
+    ("The pickup, loaded at roughly 30 tonnes of gravel, crawls up the ramp.", []),
+])
+def test_mass_in_apposition(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
