@@ -45,4 +45,5 @@ async def inspect_video(body: InspectRequest, request: Request) -> dict:
         raise InvalidRequestError("give the video as video_url.url or url", param="video_url")
     ingestor = request.app.state.ingestor
     clip = await ingestor.video(url, ingestor.options(body))
+    await clip.hashed()  # report() reads it
     return {**clip.report(), **clip.extra}

@@ -6,6 +6,7 @@ frame indices and the duration, exactly as vLLM's video metadata expects them.
 """
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -60,6 +61,12 @@ class VideoClip:
     @property
     def frames_sha256(self) -> str:
         return self.digest.result() if self.digest is not None else ""
+
+    async def hashed(self) -> str:
+        """`frames_sha256`, awaited without holding up the event loop while it is hashed."""
+        if self.digest is not None:
+            await asyncio.wrap_future(self.digest)
+        return self.frames_sha256
 
     @property
     def num_frames(self) -> int:

@@ -11,7 +11,6 @@ Every request runs under a `Deadline` (app/serving/deadline.py) from `prepare` t
 """
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -159,8 +158,7 @@ class ChatService:
 async def _media_info(prepared) -> list[IngestedMedia] | None:
     """Awaited once the engine has the request: the frames' hashes run beside its work."""
     for v in prepared.videos:
-        if v.digest is not None:
-            await asyncio.wrap_future(v.digest)
+        await v.hashed()
     out = [IngestedMedia(type="video", frames_sha256=v.frames_sha256, num_frames=v.num_frames,
                          width=v.resized_width, height=v.resized_height,
                          duration_s=round(v.duration_s, 6), sample_fps=round(v.sample_fps, 6),
