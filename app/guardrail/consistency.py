@@ -15,6 +15,7 @@ from typing import ClassVar, Iterator
 
 from app.guardrail.base import Document, Finding, Rule
 from app.guardrail.scan import Scanner
+from app.guardrail.verdicts import family_verdict
 
 _TAIL = 700  # conclusions sit in the last sentences
 _LEAD = r"^\s*(?:\*\*)?(?:(?:the\s+)?(?:final\s+)?answer\s*(?:is)?\s*:?\s*)?(?:\*\*)?"
@@ -123,6 +124,11 @@ def concluded(tail: str, question: str | None, objects: frozenset[str]) -> tuple
             negative = bool(m.group("neg") or m.group("neg2") or m.group("anti") or any(
                 w in _NEGATIONS or w.endswith("n't") for w in re.findall(r"[a-z']+", gap)))
             found = ("no" if negative else "yes", m.start(), m.end())
+    if found is None and question:
+        # Neither said nor restated: a state of the question's family in the last two
+        # sentences ("He's belted in", "the tower is down").
+        ends = [m.end() for m in _SENTENCE_END.finditer(tail.rstrip())]
+        found = family_verdict(tail, ends[-2] if len(ends) > 1 else 0, question)
     return found
 
 

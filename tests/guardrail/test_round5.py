@@ -162,3 +162,52 @@ def test_radar_in_baseball(guardrail, reasoning, expected):
 ])
 def test_mass_in_apposition(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("question,reasoning,answer,expected", [
+    # Conclusions that state the question's state in other words than its own ...
+    ("Is the pile of tyres still standing when the clip ends?",
+     "The loader's bucket nudges the pile at 3 s. The top tyres roll away and by 6 s the whole "
+     "pile is down.", "Yes", ["answer.yes_no_mismatch"]),
+    ("Is the pile of tyres still standing when the clip ends?",
+     "The loader's bucket nudges the pile at 3 s. It wobbles but never tips over, and it stays "
+     "put.", "Yes", []),
+    ("Does the crate topple off the trolley?",
+     "The trolley hits the door sill at 2 s. The crate slides to the edge and falls off.",
+     "No", ["answer.yes_no_mismatch"]),
+    ("Does the crate topple off the trolley?",
+     "The trolley hits the door sill at 2 s. The crate shifts a few centimetres and stays put.",
+     "No", []),
+    ("Is it safe for the cyclist to pull out now?",
+     "A bus is 20 m back in the lane at 40 km/h. Holding back until it passes is wiser.",
+     "Yes", ["answer.yes_no_mismatch"]),
+    ("Is it safe for the cyclist to pull out now?",
+     "The lane behind is empty for 200 m. Nothing is coming, so there is no conflict.",
+     "Yes", []),
+    ("Did the scooter come to a complete stop at the line?",
+     "The scooter slows to walking pace at the line at 2 s. It then rolls through and turns "
+     "right.", "Yes", ["answer.yes_no_mismatch"]),
+    ("Did the scooter come to a complete stop at the line?",
+     "The scooter slows at the line at 2 s. Its wheels are still for a full second, so it came "
+     "to rest.", "Yes", []),
+    ("Is the cyclist wearing a helmet?",
+     "The cyclist passes the camera at 3 s. Her hair blows freely; she is riding bare-headed.",
+     "Yes", ["answer.yes_no_mismatch"]),
+    ("Did the sprinter in lane 2 win?",
+     "Lane 4 leans at the line ahead of everyone. Lane 2 finishes third, a metre back.",
+     "Yes", ["answer.yes_no_mismatch"]),
+    ("Was the runner out at second?",
+     "The tag comes down on his back at 4.2 s. His hand was on the bag a frame earlier: he is "
+     "safe.", "Yes", ["answer.yes_no_mismatch"]),
+    ("Did any paint spill from the can?",
+     "The arm tips the can at 2 s. A few drops land on the bench beside the tray.", "No", []),
+    ("Did any paint spill from the can?",
+     "The arm tips the can at 2 s. Every drop goes into the tray without a splash.", "Yes",
+     ["answer.yes_no_mismatch"]),
+    # ... and a question of no family reads nothing into them.
+    ("Is the forklift carrying a pallet?",
+     "The forklift backs out at 2 s. A stack in the next aisle topples and is down by 5 s.",
+     "Yes", []),
+])
+def test_family_conclusions(guardrail, question, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
