@@ -15,6 +15,7 @@ from typing import ClassVar, Iterator
 
 from app.guardrail.base import Document, Finding, Rule
 from app.guardrail.scan import Scanner
+from app.guardrail.lists import listed_count
 from app.guardrail.verdicts import family_verdict
 
 _TAIL = 700  # conclusions sit in the last sentences
@@ -300,6 +301,23 @@ class CountMismatchRule(Rule):
         if any(_value(m.group(1) or m.group(3)) == count and (m.group(1) is None or not
                _BARE_CUE.match(low, m.start())) for m in _CLOSING_TOTAL.finditer(low)):
             return  # a total given anywhere ("seven altogether"): the counts around are parts
+        # A total given anywhere ("That makes three in total") that the answer contradicts,
+        # where the reasoning never gives the answer's count at all.
+        totals = [m for m in _CLOSING_TOTAL.finditer(low)
+                  if (m.group(1) is None or not _BARE_CUE.match(low, m.start())) and
+                  (m.group(2) or m.group(4)) not in _NOT_COUNTED]
+        if totals and not any(_value(m.group(1)) == count for m in _COUNT_WORD.finditer(low)
+                              if m.group(2) not in _NOT_COUNTED):
+            total = totals[-1]
+            n = 1 if total.group(1) else 3
+            yield doc.finding(self, "answer", given.start(1), given.end(1), answer=given.group(1),
+                              reasoning=reasoning[total.start(n):total.end()].strip())
+            return
+        listed = listed_count(low, at)
+        if listed is not None and listed[0] != count:
+            yield doc.finding(self, "answer", given.start(1), given.end(1), answer=given.group(1),
+                              reasoning=reasoning[listed[1]:listed[2]].strip())
+            return
         for noun in nouns:
             forms = "|".join(map(re.escape, _forms(noun)))
             counts = re.compile(

@@ -211,3 +211,24 @@ def test_mass_in_apposition(guardrail, reasoning, expected):
 ])
 def test_family_conclusions(guardrail, question, reasoning, answer, expected):
     assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # A total given mid-reasoning that the answer contradicts, where the answer's count is
+    # never given ...
+    ("A tug tows carts past the dock at 4 s, a second one at 9 s and a third at 12 s. That "
+     "makes three passing in total. One more idles by the charger all along.", "Two",
+     ["answer.count_mismatch"]),
+    # ... but not where the answer's count is given as well.
+    ("A tug tows carts past at 4 s, a second at 9 s and a third at 12 s. That makes three "
+     "passing in total. With the one idling by the charger, four tugs are in view.", "Four",
+     []),
+    # A list that closes the reasoning is a count of its items, whatever they are.
+    ("It scans bays 1 to 6 and then 9 and 11, skipping 7, 8 and 10. Scanned: 1, 2, 3, 4, 5, 6, "
+     "9, 11.", "7", ["answer.count_mismatch"]),
+    ("It scans bays 1 to 6 and then 9 and 11, skipping 7, 8 and 10. Scanned: 1, 2, 3, 4, 5, 6, "
+     "9 and 11.", "8", []),
+])
+def test_totals_and_lists(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, "How many tugs pass the dock?"
+                 if "tug" in reasoning else "How many bays does it scan?") == expected
