@@ -13,6 +13,7 @@ from app.guardrail.motion_cues import G
 from app.guardrail.quantities import QuantityRule
 from app.guardrail.scan import Quantity
 from app.guardrail.scanned import ScannedText
+from app.guardrail.timeline import between_moments
 
 
 def _num(x: float) -> str:
@@ -80,7 +81,7 @@ class DerivedRule(Rule):
         for source, st in doc.fields:
             found = derivations(st)
             if self.dimension == "acceleration":
-                found = found + carried(st, floor)
+                found = found + carried(st, floor) + between_moments(st, floor)
             for d in found:
                 if d.dimension != self.dimension or d.value <= floor:
                     continue

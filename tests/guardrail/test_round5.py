@@ -232,3 +232,23 @@ def test_family_conclusions(guardrail, question, reasoning, answer, expected):
 def test_totals_and_lists(guardrail, reasoning, answer, expected):
     assert fired(guardrail, reasoning, answer, "How many tugs pass the dock?"
                  if "tug" in reasoning else "How many bays does it scan?") == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A speed at one moment and a standstill at another, in different sentences: the change
+    # over the time between them ...
+    ("At 3.0 s the van is cruising at about 90 km/h in the middle lane. Its brake lights "
+     "flash at 3.2 s, and by 3.5 s it is fully stopped.", ["kinematics.acceleration"]),
+    ("The delivery van is stopped at the lights at 1.0 s. The light changes and, at 2.0 s, "
+     "it is already doing 80 km/h.", ["kinematics.acceleration"]),
+    # ... is read with the moments furthest apart, so a plausible stop stays silent ...
+    ("At 3.0 s the van is cruising at about 50 km/h in the middle lane. Its brake lights "
+     "flash at 5.5 s, and by 7.0 s it is fully stopped.", []),
+    # ... and a speed of another object, or one in another paragraph, is not the stop's.
+    ("The delivery van is stopped at the lights at 1.0 s. At 1.5 s a motorbike passes it at "
+     "80 km/h.", []),
+    ("At 3.0 s the van is cruising at about 90 km/h.\n\nBy 3.5 s the tram in the next clip is "
+     "fully stopped.", []),
+])
+def test_speed_changes_between_moments(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
