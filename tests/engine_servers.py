@@ -26,11 +26,10 @@ from typing import Any, Callable
 from tests.serve_process import (REPO, TINY_MODEL_DIR, Serve, ServerFailed, free_port,  # noqa: F401
                                  once, tiny_checkpoint)
 
-# Five: the whole suite's first five servers are up before its engine tests begin, and the
-# last two start while the first ones' tests run (with three, the last three each kept their
-# tests waiting 1-2 minutes at the end of a CI run). An idle server costs its memory and about
-# 2% of a core (measured: its vLLM worker polling).
-MAX_UP = int(os.environ.get("COSMOS_TEST_SERVERS_UP", "5"))
+# Three: with up to five allowed, a CI-like run had four up and 2 GB of 23 left (each held
+# 4-5 GB there, server 1.7, engine core 1.0, worker 2.2 resident), so the last two waited on
+# memory anyway and an OOM was one large test away. An idle server costs about 2% of a core.
+MAX_UP = int(os.environ.get("COSMOS_TEST_SERVERS_UP", "3"))
 # A tiny-model server holds about 3.1 GB once up (measured: 1.7 server, 0.4 engine core, 1.0
 # worker); another starts only while that much and 2 GB for the tests are left.
 SERVER_GB, SPARE_GB = 3.5, 2.0
