@@ -13,26 +13,18 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
 from app.config import Settings
-from app.engine.base import (ChoiceDelta, Engine, EngineInput, EngineStep, SamplingOptions,
-                             TokenLogprob)
+from app.engine.base import Engine, EngineInput, EngineStep, SamplingOptions
 from app.engine.lora import LoraAdapter, lora_enabled, start_adapters
 from app.engine.template import ChatTemplate
 from app.engine.vllm_args import _check_lora_platform, _on_cpu, _prepare_platform, engine_args
 from app.engine.vllm_inputs import (check_temporal_steps, drops_video_metadata, move_to_host,
                                     processing_blocks_loop, processor_kwargs)
+from app.engine.vllm_outputs import engine_step, media_lost
 from app.errors import ContextLengthError, EngineError, InvalidRequestError, LoraAdapterError
 from app.lifecycle.processes import name_os_thread
 
 log = logging.getLogger(__name__)
 
-
-# Tokens masked out (structured outputs) have logprob -inf, which JSON cannot carry; OpenAI
-# reports such values as -9999.0.
-_FLOOR = -9999.0
-
-
-def _finite(x: float) -> float:
-    return x if x > _FLOOR else _FLOOR
 
 
 def _client_errors() -> tuple[type[BaseException], ...]:
@@ -240,19 +232,6 @@ class VLLMEngine(Engine):
         except Exception:  # noqa: BLE001 - the engine is gone or shutting down
             log.exception("could not hand a cancelled request to vLLM")
 
-    def _logprobs(self, out) -> list[TokenLogprob] | None:
-        if out.logprobs is None:
-            return None
-        result = []
-        for tid, entry in zip(out.token_ids, out.logprobs):
-            chosen = entry.get(tid)
-            top = sorted(entry.values(), key=lambda lp: lp.rank or 0)
-            result.append(TokenLogprob(
-                token=chosen.decoded_token if chosen else self._tokenizer.decode([tid]),
-                logprob=_finite(chosen.logprob if chosen else _FLOOR),
-                top=[(lp.decoded_token or "", _finite(lp.logprob)) for lp in top]))
-        return result
-
     def _lora_request(self, inp: EngineInput):
         if inp.lora is None:
             return None
@@ -273,24 +252,37 @@ class VLLMEngine(Engine):
             prompt["multi_modal_data"] = mm
         try:
             params = self._sampling_params(inp.sampling)
-            request = prompt
-            if self._mm_pool is not None and mm:
-                request = await self._process(inp.request_id, prompt, params, inp, lora)
-            elif mm:
+            if mm and self._mm_pool is None:
                 kw = processor_kwargs(inp.videos, pass_metadata=self._pass_metadata,
                                       device=self._mm_device)
                 if kw:
                     prompt["mm_processor_kwargs"] = kw
-            stream = self._llm.generate(request, params, inp.request_id,
-                                        **({"lora_request": lora} if lora is not None else {}))
-            async for ro in stream:
-                deltas = [ChoiceDelta(index=o.index, text=o.text, new_tokens=len(o.token_ids),
-                                      finish_reason=o.finish_reason, stop_reason=o.stop_reason,
-                                      logprobs=self._logprobs(o)) for o in ro.outputs]
-                yield EngineStep(deltas=deltas, prompt_tokens=len(ro.prompt_token_ids or ()))
+            for attempt in (0, 1):
+                request = prompt
+                if self._mm_pool is not None and mm:
+                    request = await self._process(inp.request_id, prompt, params, inp, lora)
+                stream = self._llm.generate(
+                    request, params, inp.request_id,
+                    **({"lora_request": lora} if lora is not None else {}))
+                resend, first = False, True
+                try:
+                    async for ro in stream:
+                        if first and mm and not attempt and media_lost(ro):
+                            resend = True
+                            break
+                        first = False
+                        yield engine_step(ro, self._tokenizer)
+                finally:
+                    await stream.aclose()
+                if not resend:
+                    return
+                log.warning("request %s: vLLM's engine core no longer had its media (an "
+                            "earlier request for the same clip was cancelled while being "
+                            "sent); sending it again with the media", inp.request_id)
         except _client_errors() as exc:
             # vLLM's own input checks (context length, bad structured-output schema...).
             msg = str(exc)
             if _is_request_error(exc):
                 raise ContextLengthError(msg, param="messages") from None
             raise InvalidRequestError(msg) from None
+
