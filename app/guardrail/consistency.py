@@ -215,6 +215,10 @@ _CLOSING_TOTAL = re.compile(
 _UNITS = "(?:s|secs?|seconds?|ms|m|cm|mm|km|ft|feet|mph|kg|t|min|minutes?|hours?|percent)"
 _PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z]"
                    r"|(?:\s+[a-z-]+){0,3}?\s+(?:plus|\+)\s")
+# A total that is not the last word: "three so far", "... Two more arrive later."
+_RUNNING = re.compile(r"[\w\s]{0,20}?\b(?:so far|until then|by then|at that point|at this point|for now|"
+                      r"up to (?:now|then|here))\b")
+_MORE = re.compile(r"\b(?:more|another|additional|further|extra)\b")
 # "Four more pallets", "two extra carts": what was added, not how many there are.
 _INCREMENT = r"(?:more|fewer|less|extra|additional|further|new)\b"
 # "is", "are", "makes", "=" close a count only after a sum: "Two plus four is six".
@@ -305,7 +309,10 @@ class CountMismatchRule(Rule):
         # where the reasoning never gives the answer's count at all.
         totals = [m for m in _CLOSING_TOTAL.finditer(low)
                   if (m.group(1) is None or not _BARE_CUE.match(low, m.start())) and
-                  (m.group(2) or m.group(4)) not in _NOT_COUNTED]
+                  (m.group(2) or m.group(4)) not in _NOT_COUNTED and
+                  not _RUNNING.match(low, m.end())]
+        if totals and _MORE.search(low, totals[-1].end()):
+            totals = []  # a running total: more come after it
         if totals and not any(_value(m.group(1)) == count for m in _COUNT_WORD.finditer(low)
                               if m.group(2) not in _NOT_COUNTED):
             total = totals[-1]

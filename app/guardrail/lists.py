@@ -11,6 +11,7 @@ import re
 _ITEM = r"[a-z0-9#][\w#.'/-]*(?:\s+[\w#.'/-]+){0,3}"
 _LIST = re.compile(rf"\s*[a-z][\w\s'-]{{0,40}}:\s*({_ITEM}(?:\s*,\s*(?:and\s+)?{_ITEM})+"
                    rf"(?:\s*,?\s+and\s+{_ITEM})?)\s*[.!]?\s*$")
+_COUNTED = re.compile(r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a|an)\s+[a-z]")
 _SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
 
 
@@ -21,4 +22,6 @@ def listed_count(low: str, at: int) -> tuple[int, int, int] | None:
     if m is None:
         return None
     items = [i for i in _SPLIT.split(m.group(1).strip()) if i]
+    if any(_COUNTED.match(i) for i in items):
+        return None  # "3 cars, 2 vans": counts to add up, not items to count
     return (len(items), m.start(1), m.end(1)) if len(items) >= 2 else None

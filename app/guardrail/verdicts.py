@@ -29,8 +29,10 @@ def _family(asks_up: str, asks_down: str, up: str, down: str) -> Family:
 _NEVER = "(?!)"
 FAMILIES = (
     # A stack, a tower, a load, a person: upright or down.
-    _family(r"standing|upright|stay (?:up|upright|on|in place|stacked|intact|put)|"
-            r"remain (?:standing|upright|stacked|intact|in place)|intact|stable",
+    # (Plain "standing" is asked of people as often: "Is anyone standing in the crossing?")
+    _family(r"(?:still|left|remain|remains|stay|stays) standing|upright|"
+            r"stay (?:up|upright|on|in place|stacked|intact|put)|"
+            r"remain (?:upright|stacked|intact|in place)|intact|stable",
             r"topple|tip over|tips over|collapse|fall (?:over|down|off)|come down|"
             r"knock(?:ed)? (?:over|down)|slide off",
             r"still (?:standing|upright|up|intact|in place|stacked)|"
@@ -69,13 +71,13 @@ FAMILIES = (
             r"no (?:spill|splash|drip|leak)\w*|(?:not|never) a drop|without (?:a |any )?"
             r"(?:spill|drop|splash)\w*|(?:all|every drop) (?:of it )?(?:goes|went|lands|landed|ends up) in(?:to)?"),
     # Wearing a belt, a helmet, a vest: or not.
-    _family(r"wear|wears|wearing|belted|buckled|helmet|seat ?belt|harness|vest", _NEVER,
+    _family(r"wear|wears|wearing|belted|buckled|strapped in", _NEVER,
             r"belted|buckled|strapped in|(?:is|he's|she's|they're|are) wearing|"
             r"has (?:it|one|(?:a|his|her|their) [a-z-]+) on",
             r"unbelted|unbuckled|bare-?headed|(?:no|without (?:a|any|his|her|their)) "
             r"(?:seat ?belt|belt|helmet|vest|harness)"),
     # A batter or runner: out, or safe.
-    _family(r"(?:batter|runner|hitter|he|she) (?:\w+ )?out", _NEVER,
+    _family(r"(?:batter|runner|hitter|baserunner) (?:\w+ )?out|(?:called|thrown|tagged) out", _NEVER,
             r"(?:is|was|he's|she's|called) out|out by|thrown out|tagged out",
             r"safe|beat (?:it|the throw|the tag|the ball)|beats (?:it|the throw|the tag|the ball)"),
     # A race or a point: won, or lost.

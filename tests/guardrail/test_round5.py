@@ -217,7 +217,7 @@ def test_family_conclusions(guardrail, question, reasoning, answer, expected):
     # A total given mid-reasoning that the answer contradicts, where the answer's count is
     # never given ...
     ("A tug tows carts past the dock at 4 s, a second one at 9 s and a third at 12 s. That "
-     "makes three passing in total. One more idles by the charger all along.", "Two",
+     "makes three passing in total. A fourth idles by the charger all along.", "Two",
      ["answer.count_mismatch"]),
     # ... but not where the answer's count is given as well.
     ("A tug tows carts past at 4 s, a second at 9 s and a third at 12 s. That makes three "
@@ -252,3 +252,26 @@ def test_totals_and_lists(guardrail, reasoning, answer, expected):
 ])
 def test_speed_changes_between_moments(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("question,reasoning,answer", [
+    # Plain "standing" is asked of people too: a stack falling elsewhere says nothing about it.
+    ("Is anyone standing in the crossing when the light turns green?",
+     "A man waits in the crossing at 4 s. Behind him a stack of cones topples over.", "Yes"),
+    # "Out" of a vehicle is no batter's out, whatever "safe" says.
+    ("Does he get out of the van before it moves?",
+     "The driver opens the door at 2 s and steps down. He is safe on the kerb when it leaves.",
+     "Yes"),
+    # A running total is not the answer's rival ...
+    ("How many tugs pass the dock?",
+     "A tug passes at 4 s and a second at 9 s. That makes two so far. Three more pass before "
+     "the clip ends.", "5"),
+    ("How many tugs pass the dock?",
+     "A tug passes at 4 s and a second at 9 s, that makes two. Three more pass before the clip "
+     "ends.", "5"),
+    # ... nor is a closing list of counts one to count by its items.
+    ("How many vehicles park?", "Cars park at 2, 5 and 9 s, vans at 12 s and 14 s. Breakdown: "
+     "3 cars, 2 vans.", "5"),
+])
+def test_silent_on_near_misses(guardrail, question, reasoning, answer):
+    assert fired(guardrail, reasoning, answer, question) == []
