@@ -9,8 +9,9 @@ never saw the rules, the code or the old set, and read while the second round of
 written; and the second dev set (tests/data/guardrail/blind_heldout/*.yaml), written by two other
 helpers the same way, measured once as the held-out set of round 2 and read for round 3; and the
 third dev set (tests/data/guardrail/blind_heldout3/*.yaml), held out in round 3 and read for
-round 4; and the fourth (tests/data/guardrail/blind_heldout4/*.yaml), held out in round 4 and read
-for round 5 (see each folder's README). Held-out figures come from sets kept outside this repository.
+round 4; the fourth (tests/data/guardrail/blind_heldout4/*.yaml), held out in round 4 and read
+for round 5; and held-out set 5 (tests/data/guardrail/blind_heldout5/*.yaml), measured once on
+round 5's rules (see each folder's README). Held-out figures come from sets kept outside this repository.
 "Positive" means the guardrail did not pass the output (any finding under the annotate-all
 policy); the labels say whether a careful reader would flag it. Intervals are 95% Wilson score
 intervals. The cost is measured on two 4,096-token outputs, one built from the old set's
@@ -40,6 +41,7 @@ BLIND = DATA / "blind"  # the dev set since the second round of rules
 HELDOUT = DATA / "blind_heldout"  # held out in round 2, the second dev set since round 3
 HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3 (on 7bce63e), dev set 3 in round 4
 HELDOUT4 = DATA / "blind_heldout4"  # held out in round 4 (on f5e33ba), dev set 4 in round 5
+HELDOUT5 = DATA / "blind_heldout5"  # held out in round 5 (measured once on 4429413)
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -220,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                          ("dev set 3 (blind_heldout3/: held out in round 3, read for "
                           "round 4)", HELDOUT3),
                          ("dev set 4 (blind_heldout4/: held out in round 4, measured once on "
-                          "f5e33ba, read for round 5)", HELDOUT4)):
+                          "f5e33ba, read for round 5)", HELDOUT4),
+                         ("held-out set 5 (blind_heldout5/: written without the rules, measured "
+                          "once on 4429413)", HELDOUT5)):
         labelled = load_cases(folder) if folder.is_dir() else []
         if labelled:
             report(name, guardrail, labelled, args.verbose)

@@ -1,5 +1,6 @@
-"""The blind sets (tests/data/guardrail/blind, blind_heldout and blind_heldout3, the development
-sets, and blind_heldout4, the held-out set of round 4; see their READMEs): well formed, and their figures are computed. No target is asserted here:
+"""The blind sets (tests/data/guardrail/blind, blind_heldout, blind_heldout3 and blind_heldout4,
+the development sets, and blind_heldout5, the held-out set of round 5; see their READMEs): well
+formed, and their figures are computed. No target is asserted here:
 a test that failed below a target would invite tuning the rules to these cases;
 tests/bench/guardrail.py reports the figures instead."""
 from __future__ import annotations
@@ -14,13 +15,13 @@ sys.path.insert(0, str(ROOT))
 
 from app.guardrail import Guardrail  # noqa: E402
 from app.reasoning import parse_reasoning  # noqa: E402
-from tests.bench.guardrail import (BLIND, HELDOUT, HELDOUT3, HELDOUT4, evaluate,  # noqa: E402
-                                   figures, load_cases, wilson)
+from tests.bench.guardrail import (BLIND, HELDOUT, HELDOUT3, HELDOUT4, HELDOUT5,  # noqa: E402
+                                   evaluate, figures, load_cases, wilson)
 
 KINDS = {"speed", "derived_kinematics", "probability", "count_mismatch", "negative_quantity",
          "letter_mismatch", "yes_no_mismatch", "option_not_offered", "timestamp",
          "height_or_mass"}
-SETS = {"dev": BLIND, "dev2": HELDOUT, "dev3": HELDOUT3, "heldout4": HELDOUT4}
+SETS = {"dev": BLIND, "dev2": HELDOUT, "dev3": HELDOUT3, "dev4": HELDOUT4, "heldout5": HELDOUT5}
 CASES = [c for folder in SETS.values() for c in load_cases(folder)]
 
 
