@@ -14,7 +14,8 @@ from typing import Any, ClassVar, Iterator, Literal
 from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,  # noqa: F401
                                 Rule, Severity, Source)
 from app.guardrail.choices import answer_letter, concluded_letter
-from app.guardrail.consistency import CountMismatchRule, YesNoMismatchRule  # noqa: F401
+from app.guardrail.consistency import YesNoMismatchRule  # noqa: F401
+from app.guardrail.counts import CountMismatchRule  # noqa: F401
 from app.guardrail.derived import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
                                    DerivedSpeedRule, FreeFallRule)
 from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
