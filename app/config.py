@@ -109,6 +109,11 @@ class Settings(RuntimeSettings):
         False, description="Threads of this process that wait for the GPU (NVDEC frames, "
                            "copies, vLLM's processor) sleep instead of spinning a CPU core "
                            "(CUDA's blocking sync for the server's own CUDA context).")
+    video_nvdec_cpu_cores: int = Field(
+        -1, ge=-1, description="CPU cores that may decode clips which would otherwise queue for "
+                               "NVDEC, when the CPU would finish them sooner (a burst: both "
+                               "decoders at once); -1 = half of the cores this process may use, "
+                               "0 = never (NVDEC's queue only).")
     video_nvdec_threads: int = Field(
         1, ge=1, le=16, description="FFmpeg frame threads per NVDEC decoder (1, 2, 4 and 8 "
                                     "measured the same on an H200: the GPU decodes).")

@@ -45,6 +45,9 @@ DECODES = Counter("cosmos_ingest_decodes_total", "Videos decoded, by the decoder
                   "their frames (cpu, nvdec).", ["decoder"], registry=REGISTRY)
 NVDEC_FALLBACKS = Counter("cosmos_ingest_nvdec_fallbacks_total", "Videos NVDEC failed on and the "
                           "CPU decoded instead.", registry=REGISTRY)
+NVDEC_OVERFLOWS = Counter("cosmos_ingest_nvdec_overflows_total", "Videos that would have queued "
+                          "for NVDEC and were decoded on CPU cores lent to it instead, sooner "
+                          "(video_nvdec_cpu_cores).", registry=REGISTRY)
 FRAMES_SAMPLED = Histogram("cosmos_ingest_frames_sampled", "Frames kept per video.",
                            buckets=(2, 4, 8, 16, 32, 64, 128, 256, 512, 768), registry=REGISTRY)
 VISION_TOKENS = Histogram("cosmos_ingest_vision_tokens", "Vision tokens per request.",

@@ -110,3 +110,18 @@ class CoreScheduler:
             with self._cond:
                 self.free += got
                 self._cond.notify_all()
+
+    def try_take(self, want: int) -> int:
+        """Up to `want` cores now, without waiting and without passing decodes that wait for
+        one (0 if none is free); give them back with `put_back`."""
+        with self._cond:
+            if self._waiting or self.free < 1:
+                return 0
+            got = min(self.free, max(1, want))
+            self.free -= got
+            return got
+
+    def put_back(self, n: int) -> None:
+        with self._cond:
+            self.free += n
+            self._cond.notify_all()

@@ -16,6 +16,7 @@ from app.errors import CosmosError, DecodeCancelledError, MediaError, MediaTimeo
 from app.ingest.cores import CoreScheduler, host_cores
 from app.ingest.decode import Decoded, decode
 from app.ingest.nvdec import Nvdec, NvdecError, codec_reason
+from app.ingest.placement import Placement, work
 from app.ingest.probe import Probe, SourceLimits, probe
 from app.ingest.sampling import Plan, make_plan
 from app.ingest.split import Split, plan_split
@@ -48,13 +49,15 @@ def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) ->
 
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
            deadline: float | None = None, cancel: threading.Event | None = None,
-           cores: CoreScheduler | None = None, nvdec: Nvdec | None = None) -> VideoClip:
+           cores: CoreScheduler | None = None, nvdec: Nvdec | None = None,
+           placement: Placement | None = None) -> VideoClip:
     """`source`: a local path or the file's bytes. Raises CosmosError subclasses only;
     `cancel` stops the work between packets (DecodeCancelledError). `cores`: the server's
     scheduler the decode takes its threads from (without one: every core, or
-    video_decode_threads where set). `nvdec`: the server's GPU decoder, when it has one."""
+    video_decode_threads where set). `nvdec`: the server's GPU decoder, when it has one;
+    `placement`: lends CPU cores to clips NVDEC would queue (app/ingest/placement.py)."""
     try:
-        return _ingest(source, options, settings, deadline, cancel, cores, nvdec)
+        return _ingest(source, options, settings, deadline, cancel, cores, nvdec, placement)
     except CosmosError:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that trips FFmpeg/PyAV is still a bad file
@@ -64,7 +67,8 @@ def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
 
 def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
             deadline: float | None, cancel: threading.Event | None,
-            cores: CoreScheduler | None, nvdec: Nvdec | None) -> VideoClip:
+            cores: CoreScheduler | None, nvdec: Nvdec | None,
+            placement: Placement | None) -> VideoClip:
     started = time.perf_counter()
     if deadline is None:
         deadline = time.monotonic() + settings.video_decode_timeout_s
@@ -78,12 +82,12 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         decoded = None
         if nvdec is not None and _wants_nvdec(settings, p, nvdec, cores):
             try:
-                # Where NVDEC is the better decoder, a clip waits for a free NVDEC slot rather
-                # than going to the CPU: on the H200 host, CPU decodes running beside NVDEC ones
-                # slowed both (a burst of 32: 9.4 clips/s mixed, 11.0 on NVDEC alone).
-                wait_s = deadline - time.monotonic() if settings.video_decoder == "nvdec" or \
-                    _favours_nvdec(settings, p) else 0
-                decoded = _on_nvdec(nvdec, p, plan, split, source, deadline, cancel, wait_s)
+                # Where NVDEC is the better decoder, a clip waits for a free NVDEC slot, or
+                # borrows CPU cores (placement) if the CPU would finish it sooner than the queue.
+                waits = settings.video_decoder == "nvdec" or _favours_nvdec(settings, p)
+                decoded = _on_nvdec(nvdec, p, plan, split, source, deadline, cancel, waits,
+                                    placement if settings.video_decoder == "auto" else None,
+                                    settings, cores)
             except NvdecError as exc:  # the CPU takes the clip, within the same deadline
                 log.warning("NVDEC failed (%s); decoding on the CPU", exc)
                 metrics.NVDEC_FALLBACKS.inc()
@@ -124,36 +128,90 @@ def _favours_nvdec(settings: Settings, p: Probe) -> bool:
 
 
 def _on_nvdec(nvdec: Nvdec, p: Probe, plan: Plan, split: Split | None, source: str | bytes,
-              deadline: float, cancel: threading.Event | None, wait_s: float) -> Decoded | None:
-    """None when no NVDEC slot frees within `wait_s` (the CPU takes the clip then)."""
-    if not nvdec.try_acquire(wait_s):
-        return None
+              deadline: float, cancel: threading.Event | None, waits: bool,
+              placement: Placement | None, settings: Settings,
+              cores: CoreScheduler | None) -> Decoded | None:
+    """None when no NVDEC slot is free (now, or before the deadline if the clip `waits`): the
+    CPU takes the clip then. A waiting clip the placement lends cores to decodes on the CPU."""
+    w, parts = work(p, plan), split.max_parts if split else 1
+    if not nvdec.try_acquire():
+        if not waits:
+            return None
+        lent = _slot_or_cores(nvdec, placement, w, parts, deadline, cancel)
+        if lent < 0:
+            return None
+        if lent > 0:
+            metrics.NVDEC_OVERFLOWS.inc()
+            return _on_cpu(p, plan, split, settings, deadline, cancel, cores, lent=lent,
+                           placement=placement)
+    started = time.monotonic()
+    if placement is not None:
+        placement.slot_begin(w)
+    ok = False
     try:
         with nvdec.backend(p, source) as backend:
             # Parts go to NVDEC's engines side by side, one decoder each, as on the CPU.
-            parts = nvdec.parts(split.max_parts) if split else 1
-            decoded = decode(p, plan, deadline=deadline, threads=parts, cancel=cancel,
-                             split=split, backend=backend)
+            decoded = decode(p, plan, deadline=deadline, threads=nvdec.parts(parts) if split
+                             else 1, cancel=cancel, split=split, backend=backend)
+        ok = True
     except (MediaTimeoutError, DecodeCancelledError):
         raise  # the same for either decoder
     except Exception as exc:  # noqa: BLE001 - any NVDEC error: the CPU takes the clip
         raise NvdecError(f"{type(exc).__name__}: {exc}") from exc
     finally:
         nvdec.release()
+        if placement is not None:
+            placement.slot_end(w, time.monotonic() - started if ok else None)
     if decoded.skipped:  # a frame NVDEC did not give: the CPU's concealment decides, as always
         raise NvdecError(f"{decoded.skipped} sampled frames missing")
     decoded.threads = 0
     return decoded
 
 
+def _slot_or_cores(nvdec: Nvdec, placement: Placement | None, w: float, parts: int,
+                   deadline: float, cancel: threading.Event | None) -> int:
+    """Wait for an NVDEC slot (0), or for the placement to lend CPU cores (how many), or until
+    the deadline (-1)."""
+    ticket = placement.enqueue(w) if placement is not None else None
+    try:
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise DecodeCancelledError("nobody waits for this video any more")
+            if ticket is not None:
+                lent = placement.borrow(ticket, parts)
+                if lent:
+                    return lent
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return -1
+            # Re-asked every 20 ms: the queue ahead shrinks, cores free up.
+            if nvdec.try_acquire(min(left, 0.02 if ticket is not None else 0.25)):
+                return 0
+    finally:
+        if ticket is not None:
+            placement.leave(ticket)
+
+
 def _on_cpu(p: Probe, plan: Plan, split: Split | None, settings: Settings, deadline: float,
-            cancel: threading.Event | None, cores: CoreScheduler | None) -> Decoded:
+            cancel: threading.Event | None, cores: CoreScheduler | None, lent: int = 0,
+            placement: Placement | None = None) -> Decoded:
+    """`lent`: cores the placement lent this clip (given back here), instead of the scheduler's."""
     parts = split.max_parts if split else 1
-    if settings.video_decode_threads or cores is None:
+    if lent:
+        hold = contextlib.nullcontext(lent)
+    elif settings.video_decode_threads or cores is None:
         hold = contextlib.nullcontext(settings.video_decode_threads or host_cores())
     else:
         hold = cores.hold(parts, deadline=deadline, cancel=cancel)
-    with hold as threads:
-        decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel, split=split)
+    started = time.monotonic()
+    try:
+        with hold as threads:
+            decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel,
+                             split=split)
+    finally:
+        if lent:
+            placement.give_back(lent)
+    if lent:
+        placement.cpu_done(work(p, plan), (time.monotonic() - started) * lent)
     decoded.threads = threads
     return decoded

@@ -30,6 +30,7 @@ from app.ingest.cores import CoreScheduler, decode_workers
 from app.ingest.images import decode_image
 from app.ingest.nvdec import Nvdec, host_supports
 from app.ingest.pipeline import ingest
+from app.ingest.placement import Placement, overflow_budget
 from app.ingest.sources import Media, Sources
 from app.ingest.types import VideoClip, VideoOptions
 from app.lifecycle.processes import name_os_thread
@@ -59,6 +60,10 @@ class VideoIngestor:
         self._queued = 0  # of which not started (changed by workers too: under _queue_lock)
         self._queue_lock = threading.Lock()
         self.cores = CoreScheduler(queued=lambda: self._queued)
+        # CPU cores lent to clips NVDEC would queue (a burst: both decoders at once).
+        self.placement = Placement(overflow_budget(settings.video_nvdec_cpu_cores),
+                                   settings.video_nvdec_max_decodes, self.cores) \
+            if self.nvdec else None
 
     async def start_nvdec(self) -> None:
         """Start NVDEC (after the engine: see app/ingest/nvdec.py). Raises only where the
@@ -116,7 +121,8 @@ class VideoIngestor:
                                     f"(video_decode_timeout_s)")
         source = media.load(self.settings.video_max_bytes, "video_max_bytes")
         clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit,
-                      cancel=cancel, cores=self.cores, nvdec=self.nvdec)
+                      cancel=cancel, cores=self.cores, nvdec=self.nvdec,
+                      placement=self.placement)
         if isinstance(source, str):
             clip.source_bytes = media.size
         return clip

@@ -1,20 +1,15 @@
 #!/bin/bash
-# One call on a machine that has had the two transfer calls (the payload's first part, the x264
-# clip, the real media, the tails): install, the NVDEC tests, then the whole benchmark with
-# /proc sampled beside it (threads.py), and where the host's cores went during each burst.
+# The whole benchmark, on a machine that has had call_mix.sh (installed, and the CPU-core budget its
+# bursts picked in /root/mix_pick.env, passed to our server), with /proc sampled beside it
+# (threads.py), where the host's cores went during each burst, and py-spy's samples of our server's
+# threads through each burst (BENCH_PYSPY_DIR).
 cd "$(dirname "$0")/../../.."
-cp .gpu/p2/* .gpu/p3/* /root/stage/ && cp .gpu/clipb/*.mp4 /root/clip/
-bash .gpu/bin/install.sh > /tmp/install.log 2>&1; echo INSTALL_RC $?; tail -3 /tmp/install.log
 source .gpu/bin/env.sh
-python3 -c "import pybase64" 2>/dev/null || python3 -m zipfile -e .gpu/bin/wheels/pybase64-*.whl /root/site
-export PYTHONPATH=/root/site:$PWD
-mkdir -p /work/shared && ln -sfn /root/media /work/shared/media
-t0=$(date +%s)
-timeout 120 python3 -m pytest tests/ingest/test_nvdec.py -q -rs -p no:cacheprovider > $OUT/nvdec_tests.log 2>&1; echo NVDEC_TESTS_RC $? $(( $(date +%s)-t0 ))s
-tail -2 $OUT/nvdec_tests.log
+export PYTHONPATH=/root/site:$PWD BENCH_PYSPY_DIR=$OUT
+PICK=$(cat /root/mix_pick.env 2>/dev/null); echo "PICK $PICK"
 python3 -m tests.bench.gpu_bench.threads --out $OUT/threads.jsonl --seconds 560 --interval 0.5 &
 SAMPLER=$!
-python3 tests/bench/gpu.py run --quant none --which ours,vllm,engine --clips default,gop1s \
+python3 tests/bench/gpu.py run --quant none --which ours,vllm,engine --clips default,gop1s ${PICK:+--ours-env $PICK} \
   --clip /root/clip/drv_dusk_1080p30_10s.mp4 --tails /root/clip/tails.npz \
   --clip-gop1s /root/clip/drv_dusk_1080p30_10s_gop1s.mp4 --tails-gop1s /root/clip/tails_gop1s.npz \
   --deadline-at $(( $(date +%s) + ${DEADLINE_S:-500} )) > $OUT/run.log 2>&1; echo RUN_RC $?

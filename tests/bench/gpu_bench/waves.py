@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -66,12 +67,32 @@ def _estimate(phase: str, c: ServerConfig, a: argparse.Namespace) -> float:
 
 def _measure(name: str, fn, srv: Server, run: dict) -> None:
     before = scrape(srv.base)
+    spy = _pyspy(name, srv)
     try:
         run[name] = fn()
     except Exception as exc:  # noqa: BLE001
         run[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+    finally:
+        if spy is not None:
+            spy.wait(30)
     run[name]["server_metrics_ms"] = metric_means(before, scrape(srv.base))
     log(f"[{srv.key}] {name}: {json.dumps({k: v for k, v in run[name].items() if k != 'runs'})}")
+
+
+def _pyspy(name: str, srv: Server):
+    """With BENCH_PYSPY_DIR set: py-spy samples our server's threads through a burst (idle ones too,
+    so that waits show), as collapsed stacks per thread."""
+    out = os.environ.get("BENCH_PYSPY_DIR")
+    if not out or srv.config.kind != "ours" or not name.startswith("conc32"):
+        return None
+    path = Path(out) / f"pyspy_{srv.key.replace('/', '_')}_{name}.txt"
+    try:
+        return subprocess.Popen(["py-spy", "record", "--pid", str(srv.proc.pid), "--duration", "12",
+                                 "--rate", "100", "--idle", "--threads", "--nonblocking", "--format", "raw",
+                                 "-o", str(path)], stdout=subprocess.DEVNULL, stderr=open(str(path) + ".log", "w"))
+    except OSError as exc:
+        log(f"py-spy not started: {exc}")
+        return None
 
 
 def run_wave(wave: list[ServerConfig], a: argparse.Namespace, res: Results, clips_ready) -> None:

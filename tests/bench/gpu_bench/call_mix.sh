@@ -1,0 +1,22 @@
+#!/bin/bash
+# Third call on a machine that has had the two transfer calls (call 1: the payload's first part, the x264
+# clip, the real media; call 2: the tails): install, the NVDEC tests, then the mixed-decoder burst
+# (gpu_bench/mix.py: NVDEC alone against NVDEC with CPU cores lent to it, GPU idle and busy), which
+# writes the best budget to /root/mix_pick.env for call_final.sh.
+cd "$(dirname "$0")/../../.."
+cp .gpu/p2/* .gpu/p3/* /root/stage/ && cp .gpu/clipb/*.mp4 /root/clip/
+bash .gpu/bin/install.sh > /tmp/install.log 2>&1; echo INSTALL_RC $?; tail -3 /tmp/install.log
+source .gpu/bin/env.sh
+python3 -c "import pybase64" 2>/dev/null || python3 -m zipfile -e .gpu/bin/wheels/pybase64-*.whl /root/site
+command -v py-spy >/dev/null || (python3 -m zipfile -e .gpu/bin/wheels/py_spy-*.whl /root/pyspy && \
+  install -m 755 /root/pyspy/py_spy-*.data/scripts/py-spy /usr/local/bin/py-spy); py-spy --version
+export PYTHONPATH=/root/site:$PWD
+mkdir -p /work/shared && ln -sfn /root/media /work/shared/media
+t0=$(date +%s)
+timeout 120 python3 -m pytest tests/ingest/test_nvdec.py tests/ingest/test_placement.py -q -rs -p no:cacheprovider \
+  > $OUT/nvdec_tests.log 2>&1; echo NVDEC_TESTS_RC $? $(( $(date +%s)-t0 ))s
+tail -2 $OUT/nvdec_tests.log
+timeout ${MIX_S:-240} python3 -m tests.bench.gpu_bench.mix --clip /root/clip/drv_dusk_1080p30_10s.mp4 \
+  --tails /root/clip/tails.npz --clip-gop1s /root/clip/drv_dusk_1080p30_10s_gop1s.mp4 \
+  --tails-gop1s /root/clip/tails_gop1s.npz --pick /root/mix_pick.env > $OUT/mix.jsonl 2> $OUT/mix.err
+echo MIX_RC $?; tail -3 $OUT/mix.err; cat $OUT/mix.jsonl | cut -c1-400; cat /root/mix_pick.env
