@@ -29,7 +29,8 @@ _ANSWER_LETTER = re.compile(
 # faulted for how it reads the scene ("so B overstates the load", "A ignores the cyclist").
 _LETTER = (r"\(?([a-h])\)?(?![\w'])(?!(?:,?\s+(?:and|or|nor)\s+\(?[a-h]\)?(?![\w'])|,\s*\(?[a-h]\)?"
            r"(?![\w']))*(?:,?\s+(?:is|are|can be|must be|should be|gets?|seems?)\s+"
-           r"(?:also\s+|clearly\s+|therefore\s+|both\s+)?(?:out|wrong|incorrect|ruled out|"
+           r"(?:also\s+|clearly\s+|therefore\s+|both\s+|very\s+|highly\s+|quite\s+|most\s+|"
+           r"rather\s+|pretty\s+|fairly\s+|extremely\s+|simply\s+|just\s+)?(?:out|wrong|incorrect|ruled out|"
            r"eliminated|dropped|discarded|rejected|dismissed|set aside|"
            r"excluded|unlikely|implausible|impossible|not\b|only\b|the opposite|incomplete|partial)"
            r"|\s+(?:(?:does|do|did|is|are|can|could|would|will)(?:\s+not\b|n't)|cannot|can't|won't|"

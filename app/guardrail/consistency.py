@@ -14,6 +14,7 @@ from typing import ClassVar, Iterator
 
 from app.guardrail.base import Document, Finding, Rule
 from app.guardrail.scan import Scanner
+from app.guardrail.valence import valence_verdict
 from app.guardrail.verdicts import family_verdict
 
 _TAIL = 700  # conclusions sit in the last sentences
@@ -128,6 +129,9 @@ def concluded(tail: str, question: str | None, objects: frozenset[str]) -> tuple
         # sentences ("He's belted in", "the tower is down").
         ends = [m.end() for m in SENTENCE_END.finditer(tail.rstrip())]
         found = family_verdict(tail, ends[-2] if len(ends) > 1 else 0, question)
+        if found is None:
+            # Nor a state: how the last sentences judge the outcome asked about (valence.py).
+            found = valence_verdict(tail, ends[-2] if len(ends) > 1 else 0, question)
     return found
 
 

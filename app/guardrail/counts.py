@@ -55,7 +55,7 @@ _CLOSING_TOTAL = re.compile(
 # A unit after a number makes it a measure ("at 9 s another van"); a rate or a "plus" after a
 # counted noun makes it a part ("one item per metre", "three on foot plus the driver").
 _UNITS = "(?:s|secs?|seconds?|ms|m|cm|mm|km|ft|feet|mph|kg|t|min|minutes?|hours?|percent)"
-_PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z]"
+_PART = re.compile(r"\s+(?:per|an?|each|every)\s+(?!few\b|couple\b)[a-z0-9]"
                    r"|(?:\s+[a-z-]+){0,3}?\s+(?:plus|\+)\s")
 # A total that is not the last word: "three so far", "... Two more arrive later."
 _RUNNING = re.compile(r"[\w\s]{0,20}?\b(?:so far|until then|by then|at that point|at this point|for now|"
@@ -66,6 +66,40 @@ _INCREMENT = r"(?:more|fewer|less|extra|additional|further|new)\b"
 # "is", "are", "makes", "=" close a count only after a sum: "Two plus four is six".
 _BARE_CUE = re.compile(r"(?:is|are|makes?|equals|=)\b")
 _SUM = re.compile(r"\b(?:plus|total|count|number|sum|together|in all)\b|\+")
+
+
+# A question about what is left: its answer is a difference of counts ("26 positions, 22
+# filled" answers "how many are still free?" with 4).
+_REMAINDER = re.compile(r"\b(?:left|remain\w*|still (?:free|empty|open|available|unused)|spare|"
+                        r"unused|unoccupied|vacant)\b", re.IGNORECASE)
+
+
+# Between two counts of one list: "3 cartons and 2 polybags", "two, one plus one".
+_JOINED = re.compile(r"(?:\s+[a-z-]+){0,3}?\s*(?:,\s*(?:and\s+)?|\s+and\s+|\s*\+\s*|\s+plus\s+)")
+
+
+def _composed(low: str, count: int, question: str) -> bool:
+    """Whether a whole list of counts in the reasoning adds up to the answer's count ("so 3
+    cartons and 2 polybags" for 5; not the first terms of "two plus one plus one plus one":
+    that one's total is five), or, asked what is left, one count taken from another gives it."""
+    found = [m for m in _COUNT_WORD.finditer(low)
+             if m.group(2) not in _NOT_COUNTED and m.group(1) not in ("no", "none")]
+    total, prev = 0, None
+    for m in found:
+        if prev is not None and _JOINED.fullmatch(low, prev.end(), m.start()):
+            total += _value(m.group(1))
+            terms += 1
+        else:
+            if prev is not None and terms > 1 and total == count:
+                return True
+            total, terms = _value(m.group(1)), 1
+        prev = m
+    if prev is not None and terms > 1 and total == count:
+        return True
+    if _REMAINDER.search(question):
+        seen = {_value(m.group(1)) for m in found}
+        return any(v - count in seen for v in seen if v > count)
+    return False
 
 
 def _conclusion(low: str) -> int:
@@ -136,7 +170,8 @@ class CountMismatchRule(Rule):
         if totals:
             total = totals[-1]
             n = total.lastindex and (1 if total.group(1) else 3)
-            if _value(total.group(n)) != count:
+            # "4 boxes and 3 pouches in total": the total is the whole list's.
+            if _value(total.group(n)) != count and not _composed(low[at:], count, ""):
                 yield doc.finding(self, "answer", given.start(1), given.end(1),
                                   answer=given.group(1),
                                   reasoning=reasoning[total.start(n):total.end()].strip())
@@ -144,8 +179,10 @@ class CountMismatchRule(Rule):
         said = [m for m in _COUNT_WORD.finditer(low, at) if m.group(2) not in _NOT_COUNTED]
         if any(_value(m.group(1)) == count for m in said):
             return
-        if any(_value(m.group(1) or m.group(3)) == count and (m.group(1) is None or not
-               _BARE_CUE.match(low, m.start())) for m in _CLOSING_TOTAL.finditer(low)):
+        if any(_value(m.group(1) or m.group(3)) == count and (
+                m.group(1) is None or not _BARE_CUE.match(low, m.start()) or
+                _SUM.search(low, max(0, m.start() - 30), m.start()))  # "3 + 4 = 7"
+               for m in _CLOSING_TOTAL.finditer(low)):
             return  # a total given anywhere ("seven altogether"): the counts around are parts
         # A total given anywhere ("That makes three in total") that the answer contradicts,
         # where the reasoning never gives the answer's count at all.
@@ -156,7 +193,8 @@ class CountMismatchRule(Rule):
         if totals and _MORE.search(low, totals[-1].end()):
             totals = []  # a running total: more come after it
         if totals and not any(_value(m.group(1)) == count for m in _COUNT_WORD.finditer(low)
-                              if m.group(2) not in _NOT_COUNTED):
+                              if m.group(2) not in _NOT_COUNTED) and \
+                not _composed(low, count, doc.context.question or ""):
             total = totals[-1]
             n = 1 if total.group(1) else 3
             yield doc.finding(self, "answer", given.start(1), given.end(1), answer=given.group(1),
@@ -174,14 +212,18 @@ class CountMismatchRule(Rule):
                 rf"(?:(?:[a-z-]+\s+){{0,2}}?(?:{forms})\b|"
                 rf"of\s+(?:them|"
                 rf"these|those|which|the\s+(?:{forms}))\b)")
+            # "no partial stroke", "no other van": none of a kind, not the total.
             stated = [(m.start(), m.end(), _value(m.group(1))) for m in counts.finditer(low)
-                      if not _PART.match(low, m.end())]
+                      if not _PART.match(low, m.end()) and
+                      not (m.group(1) in ("no", "none") and m.group().count(" ") > 1)]
             if not stated:
                 continue
             s, e, last = stated[-1]
-            # Wrong if the reasoning never gives the answer's count, or if it ends on another
-            # total ("That's three workers without hard hats.").
-            if count not in {v for _, _, v in stated} or (
+            # Wrong if the reasoning never gives the answer's count (nor adds it up from parts
+            # it counts), or if it ends on another total ("That's three workers without hard
+            # hats.").
+            if count not in {v for _, _, v in stated} and not _composed(
+                    low, count, doc.context.question or "") or (
                     last != count and _TOTAL.search(low, max(0, s - 40), s)):
                 yield doc.finding(self, "answer", given.start(1), given.end(1),
                                   answer=given.group(1), reasoning=reasoning[s:e])

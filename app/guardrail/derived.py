@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar, Iterable, Iterator, Mapping
 
 from app.guardrail.base import Document, Finding, Rule
-from app.guardrail.kinematics import Derivation, carried, derivations
+from app.guardrail.carried import carried
+from app.guardrail.kinematics import Derivation, derivations
 from app.guardrail.motion_cues import G
 from app.guardrail.quantities import QuantityRule
 from app.guardrail.scan import Quantity
@@ -45,6 +46,20 @@ def _same_object(a: dict[str, str], b: dict[str, str]) -> bool:
     heads = {w.split(" ")[-1].rstrip("s") for w in a.values()}
     later = {w.split(" ")[-1].rstrip("s") for w in b.values()}
     return bool(heads & later) or bool(later & _GENERIC_HEADS and a)
+
+
+# A subject pronoun before a value in its sentence: "it's alongside", "he then".
+_SUBJECT_PRONOUN = re.compile(r"(?:^|[^a-z0-9'])(it|he|she|they)(?=['\u2019]s\b|\s)")
+
+
+def _pronoun_for(st: ScannedText, q: Quantity, classes: Iterable[str]) -> bool:
+    """Whether q's sentence has a subject pronoun before q that refers to one of `classes`."""
+    s, _ = st.sentence(q)
+    m = _SUBJECT_PRONOUN.search(st.text, max(0, s - 1), q.start)
+    if m is None:
+        return False
+    ref = st._referent(m.group(1), m.start(1), s, st._mentions.get(s) or [])
+    return bool(ref) and ref[0].cls in set(classes)
 
 
 @dataclass(frozen=True)
@@ -99,19 +114,36 @@ class DerivedRule(Rule):
                     # A speed said of nothing ("the readout shows 110 km/h") is that of what
                     # the stop it carries to is about.
                     subjects = carried_to = st.subjects(d.also, self.limits)
-                limits = {c: self.limit(st, c, d.anchor) for c in subjects if c in self.limits}
-                bounded = [c for c, v in limits.items() if v is not None]
-                if not bounded or any(d.value <= limits[c] * self.tolerance for c in bounded):
+                limits, bounded = self._bounded(st, d, subjects)
+                if not bounded:
                     continue
-                if d.also is not None and carried_to is None and \
-                        not _same_object(subjects, st.subjects(d.also)):
-                    continue
+                if d.also is not None and carried_to is None:
+                    later = st.subjects(d.also)
+                    if not _same_object(subjects, later):
+                        # "By 3.5 s it's alongside the lorry, doing 140 km/h ... on my car":
+                        # the clause names others, but its subject is a pronoun for what the
+                        # other sentence is about.
+                        if not later or not _pronoun_for(st, d.anchor, later.keys()):
+                            continue
+                        subjects = later
+                        limits, bounded = self._bounded(st, d, subjects)
+                        if not bounded:
+                            continue
                 cls = bounded[0]
                 arithmetic = f"{d.said} is {format_value(self.dimension, d.value)}"
                 yield doc.finding(self, source, d.start, d.end, arithmetic=arithmetic,
                                   value=format_value(self.dimension, d.value),
                                   object=subjects[cls],
                                   limit=format_limit(self.dimension, limits[cls]))
+
+    def _bounded(self, st: ScannedText, d: Derivation,
+                 subjects: dict[str, str]) -> tuple[dict[str, float | None], list[str]]:
+        """The subjects' bounds, and the classes bounded there: none if any bound holds."""
+        limits = {c: self.limit(st, c, d.anchor) for c in subjects if c in self.limits}
+        bounded = [c for c, v in limits.items() if v is not None]
+        if any(d.value <= limits[c] * self.tolerance for c in bounded):
+            return limits, []
+        return limits, bounded
 
     def _unsaid(self, st: ScannedText, d: Derivation) -> bool:
         """The sentences negate it ("cannot stop within 5 m") or dismiss it."""

@@ -90,6 +90,12 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
                 if found is not None:
                     last_end = e
                     yield found
+            if r[_DIM] == "length" and not _POSITION_AFTER.match(low, r[_END]):
+                # "moves only about 3 m further before it is stationary": with no preposition,
+                # a stop carried from an earlier speed may still have travelled it (carried.py
+                # asks how the sentence says so, and only of a value a rule could flag); "2 m
+                # ahead", "1 m from the line" are positions.
+                _keep_for_carry(st, low, speeds, r)
             continue
         if not (_speed_in_sentence(low, speeds, r[_START]) or r[_DIM] == "time" and (
                 (i and entries[i - 1][_DIM] == "length" and
@@ -99,10 +105,7 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
             # Maybe a stop whose speed was said in the sentences before: a speed within reach
             # and a stop word near the number. Kept for `carried`, asked only by a rule that
             # could flag the result.
-            k = bisect_left(speeds, r[_START])
-            if k and speeds[k - 1] >= r[_START] - _CARRY and \
-                    any(w in low[max(0, r[_START] - 120):r[_END] + 40] for w in _STOP_WORDS):
-                st.memo.setdefault("carry", []).append(r)
+            _keep_for_carry(st, low, speeds, r)
             continue
         if (_MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER).match(low, r[_END]):
             continue
@@ -113,60 +116,16 @@ def _derive(st: ScannedText) -> Iterator[Derivation]:
         yield from _sentence(st, s, e, entries[bisect_left(starts, s):bisect_left(starts, e)])
 
 
-def carried(st: ScannedText, floor: float) -> list[Derivation]:
-    """Stops with no speed in their sentence, from the speed of the sentences before: "The
-    forklift is doing 16 km/h. It stops within 4 cm." The smallest of those speeds, with the
-    longest distance or time of the stop's sentence, gives the smallest value; values not
-    above `floor` (no rule could flag them) are not worked out. Whether both sentences are
-    about the same object is asked by the rule, and only of a value it would flag."""
-    key = ("carried", floor)
-    found = st.memo.get(key)
-    if found is not None:
-        return found
-    found = st.memo[key] = []
-    derivations(st)  # collects the candidates
-    low, entries, done = st.text, st.raw_quantities, -1
-    starts = [r[_START] for r in entries]
-    for r in st.memo.get("carry", ()):
-        if r[_START] < done:
-            continue
-        k = bisect_left(starts, r[_START])
-        para = low.rfind("\n\n", max(0, r[_START] - _CARRY), r[_START])
-        lo = max(r[_START] - _CARRY, para + 2 if para >= 0 else 0)
-        prior = [p for p in entries[bisect_left(starts, lo):k] if p[_DIM] == "speed"]
-        if not prior:
-            continue
-        v = min(prior, key=lambda p: _value(low, p))
-        v0, x = _value(low, v), _value(low, r)
-        if x <= 0 or (v0 / x if r[_DIM] == "time" else v0 ** 2 / (2 * x)) <= floor:
-            continue  # the cheap test: most stops end here
-        if (_MOMENT_AFTER if r[_DIM] == "time" else _POSITION_AFTER).match(low, r[_END]) or \
-                not _complement(st, r):
-            continue
-        s, e = st.bounds(r[_START], r[_END])
-        done = e
-        if v[_START] >= s:
-            continue  # a speed in the same sentence: _sentence's business
-        here = [q for q in entries[bisect_left(starts, s):bisect_left(starts, e)]
-                if q[_DIM] in ("time", "length")]
-        if any(q[_DIM] == "speed" for q in entries[bisect_left(starts, s):bisect_left(starts, e)]):
-            continue
-        if not _says(_ZERO, _ZERO_WORDS, low, s, e) or \
-                _says(_FROM_ZERO, _FROM_ZERO_WORDS, low, s, e):
-            continue
-        for dim in ("time", "length"):
-            group = [q for q in here if q[_DIM] == dim and _complement(st, q)]
-            if not group:
-                continue
-            d = max(group, key=lambda q: _value(low, q))
-            x = _value(low, d)
-            a = v0 / x if dim == "time" else v0 ** 2 / (2 * x)
-            if x <= 0 or a <= floor:
-                continue
-            said = f"{st.raw[v[_START]:v[_END]]} to 0 in {st.raw[d[_START]:d[_END]]}"
-            found.append(_made(st, "acceleration", a, said, v, (v, d))._replace(
-                also=Quantity(x, dim, d[_START], d[_END])))
-    return found
+def _keep_for_carry(st: ScannedText, low: str, speeds: list[int], r: tuple) -> None:
+    """Keep a time or length for `carried` (carried.py) if a speed is within reach before it
+    and a stop word near it."""
+    k = bisect_left(speeds, r[_START])
+    if k and speeds[k - 1] >= r[_START] - _CARRY:
+        near = low[max(0, r[_START] - 120):r[_END] + 60]
+        for w in _STOP_WORDS:
+            if w in near:
+                st.memo.setdefault("carry", []).append(r)
+                return
 
 
 def _sentence(st: ScannedText, s: int, e: int, entries: list[tuple]) -> Iterator[Derivation]:

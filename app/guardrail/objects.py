@@ -167,7 +167,11 @@ class Vocabulary:
             near = low[max(0, at - 32):at]
             compared = ("tha" in near or "compar" in near or "relativ" in near or "vs" in near or
                         "versus" in near or "above" in near) and _COMPARED.search(low, max(0, at - 20), at) is not None
-            if not compared and "with" in near:
+            # "at 550 kg per pallet the cargo is 12 t": a rate's divisor is not what the
+            # clause measures.
+            if not compared and near.endswith("per "):
+                compared = True
+            elif not compared and "with" in near:
                 compared = _WITH.search(low, max(0, at - 24), at) is not None
             elif compared:
                 if comparing is None:

@@ -16,6 +16,7 @@ from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,
 from app.guardrail.choices import answer_letter, concluded_letter
 from app.guardrail.consistency import YesNoMismatchRule  # noqa: F401
 from app.guardrail.counts import CountMismatchRule  # noqa: F401
+from app.guardrail.motion_cues import _PRECEDED
 from app.guardrail.derived import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
                                    DerivedSpeedRule, FreeFallRule)
 from app.guardrail.quantities import QuantityRule, QuantityRules  # noqa: F401
@@ -134,6 +135,11 @@ _TIMESTAMP_BEFORE = re.compile(
     # ("wins by 0.3 s" is a margin).
     r"(?:^|[.!?;,:]\s*|\band\s+|\n)by)(?:\s+(?:about|approximately|roughly|around|the|~|t\s*=))*\s*"
     r"(?:[\d.:]+\s*(?:s|sec|seconds?)?\s*(?:to|and|-|–|until|till)\s*)?$", re.IGNORECASE)
+# A time after these (past qualifiers: "takes around 35 s") is a duration, even where a word
+# that names moments ("around") stands before it. _PRECEDED reads backwards, so they are too.
+_DURATION_WORDS = frozenset(w[::-1] for w in (
+    "in within take takes took taking need needs needed needing require requires required "
+    "lasts lasting spend spends spent duration period interval").split())
 _TIMESTAMP_AFTER = re.compile(r"\s*(?:mark|timestamp|into the (?:clip|video|footage|sequence))",
                               re.IGNORECASE)
 
@@ -167,6 +173,9 @@ class TimestampRule(Rule):
                 if q.dimension != "time" or q.value <= limit:
                     continue
                 text = st.text
+                d = _PRECEDED.match(st.reversed, len(text) - q.start)
+                if d is not None and d.group(1) in _DURATION_WORDS:
+                    continue  # "that takes around 35 s": how long, not when
                 if ((q.clock and text[q.start] == "0") or _TIMESTAMP_AFTER.match(text, q.end) or
                         _TIMESTAMP_BEFORE.search(text, max(0, q.start - 40), q.start)) and \
                         (self.unless is None or not st.sentence_has(self.unless, q)):

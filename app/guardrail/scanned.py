@@ -28,7 +28,10 @@ _PARTICIPLE = re.compile(r"\s*(?!(?:some|any|no|every)thing\b|during\b|building\
 _THING_PRONOUN = re.compile(r"[^a-z0-9](?:it|its|the(?:y|ir|m)|whose)\b")
 _PERSONAL_PRONOUN = re.compile(r"[^a-z0-9](?:he|his|him|she|her|the(?:y|ir|m)|whose)\b")
 _DUMMY = re.compile(r"\s+(?:takes|took|will take|would take)\b")  # "it takes him 4 s"
-_TAKES = re.compile(r"(?:takes|took|take)\s+$")
+# "it takes him 4 s"; "the overlay shows him hitting 17 m/s", "the gun clocks her at 30 km/h":
+# the object pronoun is who has the value.
+_TAKES = re.compile(r"(?:takes|took|take|shows?|showed|clocks?|clocked|puts?|has|had|times|"
+                    r"timed|registers?|registered)\s+$")
 _WHO = re.compile(r"[^a-z0-9]who(?:m|se)?\b")
 _REACH = WINDOW // 2  # how far before its sentence a pronoun's referent may be
 
@@ -197,11 +200,13 @@ class ScannedText(Sentences):
                   movers: Any = None) -> list[Mention]:
         people = self._scanner.people
 
-        def can_name(m: Mention) -> bool:
-            if movers is not None and m.cls not in movers:
+        def can_name(m: Mention, any_class: bool = False) -> bool:
+            if movers is not None and m.cls not in movers and not any_class:
                 return False
             if pronoun in PERSONAL:
                 return m.cls in people
+            if pronoun in IMPERSONAL and self.plural(m.words):
+                return False  # "bolts out from between parked cars. It runs ...": not the cars
             return pronoun not in IMPERSONAL or m.cls not in people
 
         before = [m for m in found if m.pos < at and can_name(m)]
@@ -214,4 +219,14 @@ class ScannedText(Sentences):
                 window = self._before[(lo, s)] = [
                     m for m in self._scanner.mentions(self.text, lo, s) if not m.compared]
             before = [m for m in window if can_name(m)]
+            if lo > 0 and not any(can_name(m, any_class=True) for m in window):
+                # Nothing the pronoun can name within reach: the paragraph's topic, the first thing it
+                # names that the pronoun can name ("The humanoid moves down the corridor. ...
+                # It moves along at 45 km/h.").
+                top = max(0, self.text.rfind("\n\n", 0, s) + 2)
+                topic = self._before.get((top, lo))
+                if topic is None:
+                    topic = self._before[(top, lo)] = [
+                        m for m in self._scanner.mentions(self.text, top, lo) if not m.compared]
+                before = [m for m in topic if can_name(m)][:1]
         return before[-1:]

@@ -1,0 +1,154 @@
+"""Round 6 (issue 15): the mechanisms behind held-out set 5's misses and false positives, each
+worded anew: stops and starts carried across sentences, outcomes judged without restating the
+question, counts added up from a list, durations that are not moments, pronouns that cannot
+name a plural, values read off a display, negated cues."""
+from __future__ import annotations
+
+import pytest
+
+from app.guardrail import Guardrail, GuardrailContext
+from app.reasoning import parse_reasoning
+from tests.guardrail.findings import fired
+
+
+@pytest.fixture(scope="module")
+def guardrail() -> Guardrail:
+    return Guardrail.from_yaml()
+
+
+def fired_in_clip(guardrail: Guardrail, reasoning: str, duration_s: float) -> list[str]:
+    text = f"<think>\n{reasoning}\n</think>\n\n<answer>\nSee above.\n</answer>"
+    ctx = GuardrailContext(duration_s=duration_s)
+    return sorted({f.rule_id for f in guardrail.check(parse_reasoning(text), ctx).findings})
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A stop whose distance follows a verb of motion, not a preposition, two sentences after
+    # the speed of the same object.
+    ("The van comes down the hill at around 70 km/h. Its hazard lights start flashing. The "
+     "front wheels roll just about 2 m further and then the van is stationary.",
+     ["kinematics.acceleration"]),
+    ("The pallet truck trundles along at about 12 km/h. The operator lets go of the tiller. It "
+     "creeps a finger's breadth, roughly 2 cm, and then it is at rest.",
+     ["kinematics.acceleration"]),
+    # ... a plausible stop of the same shape ...
+    ("The van comes down the hill at around 30 km/h. Its hazard lights start flashing. The "
+     "front wheels roll about 12 m further and then the van is stationary.", []),
+    # ... and a position, not a distance travelled.
+    ("The van comes down the hill at around 70 km/h. It moves into the left lane and halts "
+     "about 2 m behind the bus.", []),
+])
+def test_stops_carried_across_sentences(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # Leaving rest at one moment and a speed at another, in the next sentence.
+    ("The hatchback waits at the give-way line. It pulls away at 1.0 s, tyres chirping. By "
+     "2.0 s it's level with the parked truck, doing roughly 110 km/h judging by my mirror.",
+     ["kinematics.acceleration"]),
+    ("The tram sits at the platform with its doors shut. It starts moving at 3 s. At 4 s it is "
+     "already running at about 60 km/h past the kiosk.", ["kinematics.acceleration"]),
+    # The same with a time a car can do it in.
+    ("The hatchback waits at the give-way line. It pulls away at 1.0 s, tyres chirping. By "
+     "9.0 s it's level with the parked truck, doing roughly 70 km/h judging by my mirror.", []),
+    # "Pulls out" is a lane change as often: no start from rest.
+    ("The hatchback cruises in lane 1. It pulls out at 1.0 s to pass. By 2.0 s it is doing "
+     "about 110 km/h.", []),
+])
+def test_starts_from_rest_at_a_moment(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("question,reasoning,answer,expected", [
+    # A good outcome asked about, the scene judged bad in the closing sentences.
+    ("Does the cyclist keep a safe distance from the lorry?",
+     "The cyclist filters up the inside at 2 s. The lorry turns left at 3 s with him beside "
+     "its rear wheels. That was very nearly a collision.", "Yes", ["answer.yes_no_mismatch"]),
+    ("Is the crate's weight within the crane's limit?",
+     "The crate is stencilled 800 kg and the hoist plate says 2 t. Plenty of margin remains.",
+     "No", ["answer.yes_no_mismatch"]),
+    # A bad outcome asked about, the scene judged good.
+    ("Did the goalkeeper foul the striker?",
+     "The keeper goes down at 4 s and gets his hands on the ball first. The striker hurdles "
+     "him cleanly, and it's all within the rules.", "Yes", ["answer.yes_no_mismatch"]),
+    # Agreeing answers, a denied judgement, and a mixed one are silent.
+    ("Does the cyclist keep a safe distance from the lorry?",
+     "The cyclist waits behind the lorry until it has turned. He passes it comfortably on "
+     "the right afterwards.", "Yes", []),
+    ("Is the forklift within its rated capacity?",
+     "The pallet looks heavy, but the mast stays upright. Nothing here points to an overload.",
+     "Yes", []),
+    ("Is the forklift within its rated capacity?",
+     "The pallet is near the rating. There is some margin, but the rear wheels lift, a real "
+     "danger.", "Yes", []),
+])
+def test_outcome_judged_without_restating(guardrail, question, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,question,expected", [
+    # A whole list of counts adds up to the answer ...
+    ("Across the clip 12 parcels go by. The arm picks off the small ones: so 4 boxes and 3 "
+     "pouches in total go to the side bin.", "7", "How many parcels go to the side bin?", []),
+    # ... its first terms do not.
+    ("Two cones on the left, plus one by the kerb, plus two at the gate, so five cones.", "3",
+     "How many cones are on the road?", ["answer.count_mismatch"]),
+    # An explicit sum anywhere is the total.
+    ("The first lift takes 2 crates and the second 5 crates, so 2 + 5 = 7 crates. The arm "
+     "then parks.", "7", "How many crates does the arm lift?", []),
+    # What is left is a difference of counts.
+    ("The rack has 20 bays; the robot fills 14 bays during the clip.", "6",
+     "How many bays are still free at the end?", []),
+    ("The rack has 20 bays; the robot fills 14 bays during the clip.", "5",
+     "How many bays are still free at the end?", ["answer.count_mismatch"]),
+    # "No" with a modifier is none of a kind, "one every 2 s" a rate: neither is the count.
+    ("The blades dip at 1.0, 3.0, 5.0, 7.0 and 9.0 s, and no half stroke opens the clip; one "
+     "stroke every 2 s.", "5", "How many strokes are taken?", []),
+])
+def test_counts_added_up(guardrail, reasoning, answer, question, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # How long something takes is no moment of the clip, whatever word stands before it ...
+    ("At 5 km/h over the 60 m yard, the walk takes around 43 s, far longer than we see.", []),
+    # ... a moment after the clip's end is still one.
+    ("The barrier lifts again at around 43 s.", ["time.after_clip_end"]),
+])
+def test_durations_are_not_moments(guardrail, reasoning, expected):
+    assert fired_in_clip(guardrail, reasoning, 15.0) == expected
+
+
+QUESTION = ("Which tyre failed?\nA. Front left\nB. Front right\nC. Rear left\nD. Rear right")
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # A letter judged "very unlikely" is set aside, not chosen.
+    ("The debris lands on the right, so A is very unlikely. The front right tread peels off "
+     "first: B.", "B", []),
+    ("The debris lands on the right, so B is highly implausible; the rear right flaps: D.", "D",
+     []),
+])
+def test_letters_set_aside_with_an_adverb(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, QUESTION) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # "It" does not name the plural just before it: the deer, not the parked cars.
+    ("A deer leaps out from between three parked cars. It bounds across the road at about "
+     "40 m/s and into the trees.", ["speed.horse"]),
+    # A value a display shows of him is his.
+    ("The winger picks the ball up at 2 s; the broadcast graphic shows him reaching 19 m/s "
+     "down the line.", ["speed.athlete"]),
+    ("The winger picks the ball up at 2 s; the broadcast graphic shows him reaching 9 m/s "
+     "down the line.", []),
+    # A walker said not to hurry is still walking.
+    ("The man crosses at the lights. He walks at about 6 m/s, relaxed and not hurrying.",
+     ["speed.walking"]),
+    # A rate's divisor is not what the clause measures.
+    ("At about 600 kg per pallet, the lorry's cargo comes to roughly 13 t.", []),
+])
+def test_who_the_value_is_about(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
