@@ -61,7 +61,9 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"choice\s+|answer\s+)?{_LETTER}",
     rf"(?:match(?:es)?|matching|correspond(?:s|ing)? to|fits|fitting|aligns? with|aligning with|"
     rf"consistent with|points? to|supports?|indicates?|best describes?|leads? (?:me |us )?to|"
-    rf"goes with|agrees? with|in line with)\s+(?:the\s+)?(?:option|choice|answer)\s+{_LETTER}",
+    rf"goes with|agrees? with|in line with)\s+(?:(?:the\s+)?(?:option|choice|answer)\s+)?{_LETTER}",
+    # "C fits best", "B matches most closely"
+    rf"{_LETTER}\s+(?:fits|matches|works|describes it)\s+(?:best|better|most closely)\b",
     rf"(?:answer|option|choice|response)\s*:\s*(?:option\s+|choice\s+)?{_LETTER}",
     rf"(?:best|correct|right|final|appropriate|safest)\s+(?:answer|option|choice|response|action)"
     rf"(?:\s+here)?\s+(?:is|would be|should be|seems to be)\s+(?:option\s+|choice\s+)?{_LETTER}",

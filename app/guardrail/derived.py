@@ -22,12 +22,16 @@ def _num(x: float) -> str:
 
 
 def format_value(dimension: str, si: float) -> str:
+    if dimension in ("length", "mass"):
+        return f"{_num(si)} {'m' if dimension == 'length' else 'kg'}"
     if dimension == "acceleration":
         return f"{_num(si)} m/s² ({_num(si / G)} g)"
     return f"{_num(si)} m/s ({_num(si * 3.6)} km/h)"
 
 
 def format_limit(dimension: str, si: float) -> str:
+    if dimension in ("length", "mass"):
+        return format_value(dimension, si)
     if dimension == "acceleration":
         return f"{_num(si / G)} g"
     return f"{_num(si * 3.6)} km/h" if si >= 5 else f"{_num(si)} m/s"
@@ -100,41 +104,46 @@ class DerivedRule(Rule):
             for d in found:
                 if d.dimension != self.dimension or d.value <= floor:
                     continue
-                # Finding what the sentence is about is the costly part: first, whether any
-                # class whose bound the value breaks can be mentioned there at all.
-                broken = frozenset(c for c, v in self.limits.items() if d.value > v * self.tolerance)
-                if not broken or not (st.may_mention(broken, d.anchor) or d.also is not None
-                                      and st.may_mention(broken, d.also)):
-                    continue
-                if self._unsaid(st, d):
-                    continue
-                subjects = st.subjects(d.anchor, self.limits)
-                carried_to = None
-                if not subjects and d.also is not None:
-                    # A speed said of nothing ("the readout shows 110 km/h") is that of what
-                    # the stop it carries to is about.
-                    subjects = carried_to = st.subjects(d.also, self.limits)
+                yield from self.judge(doc, source, st, d)
+
+    def judge(self, doc: Document, source: str, st: ScannedText,
+              d: Derivation) -> Iterator[Finding]:
+        """A finding if the value breaks the bound of what it is about."""
+        # Finding what the sentence is about is the costly part: first, whether any
+        # class whose bound the value breaks can be mentioned there at all.
+        broken = frozenset(c for c, v in self.limits.items() if d.value > v * self.tolerance)
+        if not broken or not (st.may_mention(broken, d.anchor) or d.also is not None
+                              and st.may_mention(broken, d.also)):
+            return
+        if self._unsaid(st, d):
+            return
+        subjects = st.subjects(d.anchor, self.limits)
+        carried_to = None
+        if not subjects and d.also is not None:
+            # A speed said of nothing ("the readout shows 110 km/h") is that of what
+            # the stop it carries to is about.
+            subjects = carried_to = st.subjects(d.also, self.limits)
+        limits, bounded = self._bounded(st, d, subjects)
+        if not bounded:
+            return
+        if d.also is not None and carried_to is None:
+            later = st.subjects(d.also)
+            if not _same_object(subjects, later):
+                # "By 3.5 s it's alongside the lorry, doing 140 km/h ... on my car":
+                # the clause names others, but its subject is a pronoun for what the
+                # other sentence is about.
+                if not later or not _pronoun_for(st, d.anchor, later.keys()):
+                    return
+                subjects = later
                 limits, bounded = self._bounded(st, d, subjects)
                 if not bounded:
-                    continue
-                if d.also is not None and carried_to is None:
-                    later = st.subjects(d.also)
-                    if not _same_object(subjects, later):
-                        # "By 3.5 s it's alongside the lorry, doing 140 km/h ... on my car":
-                        # the clause names others, but its subject is a pronoun for what the
-                        # other sentence is about.
-                        if not later or not _pronoun_for(st, d.anchor, later.keys()):
-                            continue
-                        subjects = later
-                        limits, bounded = self._bounded(st, d, subjects)
-                        if not bounded:
-                            continue
-                cls = bounded[0]
-                arithmetic = f"{d.said} is {format_value(self.dimension, d.value)}"
-                yield doc.finding(self, source, d.start, d.end, arithmetic=arithmetic,
-                                  value=format_value(self.dimension, d.value),
-                                  object=subjects[cls],
-                                  limit=format_limit(self.dimension, limits[cls]))
+                    return
+        cls = bounded[0]
+        arithmetic = f"{d.said} is {format_value(self.dimension, d.value)}"
+        yield doc.finding(self, source, d.start, d.end, arithmetic=arithmetic,
+                          value=format_value(self.dimension, d.value),
+                          object=subjects[cls],
+                          limit=format_limit(self.dimension, limits[cls]))
 
     def _bounded(self, st: ScannedText, d: Derivation,
                  subjects: dict[str, str]) -> tuple[dict[str, float | None], list[str]]:

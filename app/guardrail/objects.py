@@ -14,7 +14,7 @@ from typing import NamedTuple
 # So is what something stands above ("3 m tall, well above the shelving"), and what comes
 # along ("120 kg with its driver").
 _COMPARED = re.compile(r"(?:compared (?:with|to)|than|relative to|versus|vs\.?|above)\s+"
-                       r"(?:the\s+|an?\s+)?$")
+                       r"(?:the\s+|an?\s+)?(?:[0-9][0-9.,]*\s*[a-z]{1,6}\s+)?$")  # "than the 2.1 m bar"
 _WITH = re.compile(r"\bwith\s+(?:its|his|her|their)\s+(?:[a-z-]+\s+)?$")
 _COMPARING = re.compile(r"compared|than|relative|versus|vs|above")
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")

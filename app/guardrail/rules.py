@@ -14,7 +14,9 @@ from typing import Any, ClassVar, Iterator, Literal
 from app.guardrail.base import (SEVERITIES, Document, Finding, GuardrailContext,  # noqa: F401
                                 Rule, Severity, Source)
 from app.guardrail.choices import answer_letter, concluded_letter
+from app.guardrail.compared import ComparedHeightRule, ComparedMassRule
 from app.guardrail.consistency import YesNoMismatchRule  # noqa: F401
+from app.guardrail.option_content import content_letter
 from app.guardrail.counts import CountMismatchRule  # noqa: F401
 from app.guardrail.motion_cues import _PRECEDED
 from app.guardrail.derived import (DerivedAccelerationRule, DerivedRule,  # noqa: F401
@@ -191,6 +193,9 @@ class ChoiceMismatchRule(Rule):
     def check(self, doc: Document) -> Iterator[Finding]:
         given = answer_letter(doc.parsed.answer)
         concluded = given and concluded_letter(doc.parsed.reasoning)  # no letter: no need
+        if given and concluded is None:
+            # No letter said: the one option the last sentence restates (option_content.py).
+            concluded = content_letter(doc.parsed.reasoning, doc.context.question)
         if given and concluded and given[0] != concluded[0]:
             yield doc.finding(self, "answer", given[1], given[2], answer=given[0],
                               reasoning=concluded[0])
@@ -229,4 +234,4 @@ class FormatRule(Rule):
 RULE_TYPES: dict[str, type[Rule]] = {cls.type: cls for cls in (
     QuantityRule, ProbabilityRule, TimestampRule, ChoiceMismatchRule, ChoiceNotOfferedRule,
     FormatRule, DerivedAccelerationRule, DerivedSpeedRule, FreeFallRule, YesNoMismatchRule,
-    CountMismatchRule)}
+    CountMismatchRule, ComparedHeightRule, ComparedMassRule)}

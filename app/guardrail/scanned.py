@@ -30,7 +30,7 @@ _PERSONAL_PRONOUN = re.compile(r"[^a-z0-9](?:he|his|him|she|her|the(?:y|ir|m)|wh
 _DUMMY = re.compile(r"\s+(?:takes|took|will take|would take)\b")  # "it takes him 4 s"
 # "it takes him 4 s"; "the overlay shows him hitting 17 m/s", "the gun clocks her at 30 km/h":
 # the object pronoun is who has the value.
-_TAKES = re.compile(r"(?:takes|took|take|shows?|showed|clocks?|clocked|puts?|has|had|times|"
+_TAKES = re.compile(r"(?:takes|took|take|shows?|showed|clocks?|clocked|puts?|has|had|times|makes?|made|"
                     r"timed|registers?|registered)\s+$")
 _WHO = re.compile(r"[^a-z0-9]who(?:m|se)?\b")
 _REACH = WINDOW // 2  # how far before its sentence a pronoun's referent may be

@@ -152,3 +152,60 @@ def test_letters_set_aside_with_an_adverb(guardrail, reasoning, answer, expected
 def test_who_the_value_is_about(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
 
+
+
+ROUTE_Q = ("Why does the shuttle halt at the junction?\nA. Its charge is nearly empty\n"
+           "B. Its bumper sensor touches a cart\nC. It is waiting for a lift\nD. A software crash")
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # The last sentence restates one option's content, and concludes: that option.
+    ("The shuttle rolls into the junction at 2 s and stops dead at 2.4 s. A cart left across "
+     "the track has its handle right against the front. The bumper sensor touching the cart "
+     "is the cause that fits.", "C", ["choice.mismatch"]),
+    ("The shuttle rolls into the junction at 2 s and stops dead at 2.4 s. A cart left across "
+     "the track has its handle right against the front. The bumper sensor touching the cart "
+     "is the cause that fits.", "B", []),
+    # A description that merely ends on another option's words, or denies it, concludes nothing.
+    ("The lift doors open at 5 s and the shuttle drives in. Its bumper sensor touches a cart "
+     "on the way.", "C", []),
+    ("The shuttle waits for the lift until 6 s, so the cause is not the bumper sensor or a "
+     "cart.", "C", []),
+    # A letter that "fits best" or that something "matches" is the verdict.
+    ("The doors open at 5 s and it drives straight into the lift. C fits best.", "A",
+     ["choice.mismatch"]),
+    ("The doors open at 5 s and it drives straight into the lift, which matches C.", "A",
+     ["choice.mismatch"]),
+])
+def test_option_restated_by_content(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, ROUTE_Q) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A height from a multiple of another ...
+    ("The mast looms over the operator: it is about three times his height, and he is roughly "
+     "1.9 m.", []),
+    ("Beside the 1.7 m driver, the woman looks about twice that.", ["size.compared"]),
+    # ... or from a difference ...
+    ("Next to the 2.1 m door, the goalkeeper looks a metre taller than the door.", []),
+    ("The goalkeeper looks a metre taller than the 2.1 m crossbar.", ["size.compared"]),
+    ("The goalkeeper looks 10 cm taller than the 1.9 m crossbar.", []),
+    # ... and a mass from a multiple.
+    ("The dog looks five times heavier than the 40 kg sack.", ["mass.compared"]),
+    ("The dog looks twice as heavy as the 20 kg sack, so about 40 kg.", []),
+    # Denied, it is no claim.
+    ("The goalkeeper could not be a metre taller than the 2.1 m crossbar.", []),
+])
+def test_sizes_through_comparison(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # "makes him N tall": the object pronoun is whose height it is.
+    ("The referee stands by the 2 m door frame. His head is well above the lintel, which makes "
+     "him about 3.3 m tall.", ["height.person"]),
+    ("The referee stands by the 2 m door frame. His head is just below the lintel, which makes "
+     "him about 1.9 m tall.", []),
+])
+def test_makes_him(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected

@@ -40,7 +40,8 @@ def test_shipped_rules_cover_every_rule_type():
     types = {type(r).type for r in Guardrail.from_yaml().rules}
     assert types == {"quantity", "probability", "timestamp", "choice_mismatch",
                      "choice_not_offered", "format", "derived_acceleration", "derived_speed",
-                     "yes_no_mismatch", "count_mismatch", "free_fall"}
+                     "yes_no_mismatch", "count_mismatch", "free_fall", "compared_height",
+                     "compared_mass"}
 
 
 @pytest.mark.parametrize("rule,error", [
