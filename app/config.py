@@ -112,8 +112,17 @@ class Settings(RuntimeSettings):
     video_nvdec_cpu_cores: int = Field(
         -1, ge=-1, description="CPU cores that may decode clips which would otherwise queue for "
                                "NVDEC, when the CPU would finish them sooner (a burst: both "
-                               "decoders at once); -1 = half of the cores this process may use, "
-                               "0 = never (NVDEC's queue only).")
+                               "decoders at once); -1 = a quarter of the cores this process may "
+                               "use (an H200 host's burst of 32: 4 of 16 cores gave 1.18-1.31x the "
+                               "output tok/s of none, 8 no more than 4), 0 = never.")
+    gil_switch_interval_s: float = Field(
+        0.0001, gt=0, le=0.1, description="Python's thread switch interval "
+                                          "(sys.setswitchinterval), in s. Decode threads let go "
+                                          "of the GIL around every FFmpeg call and wait up to this "
+                                          "long to get it back while another thread runs Python: "
+                                          "at Python's default 0.005 a clip's index took 37x "
+                                          "longer beside one busy thread, and in a burst of 32 "
+                                          "indexing alone took 0.3-0.8 s per clip.")
     video_nvdec_threads: int = Field(
         1, ge=1, le=16, description="FFmpeg frame threads per NVDEC decoder (1, 2, 4 and 8 "
                                     "measured the same on an H200: the GPU decodes).")

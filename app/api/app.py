@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -122,6 +123,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Process-wide: decode threads get the GIL back sooner after each FFmpeg call.
+        sys.setswitchinterval(settings.gil_switch_interval_s)
         ingestor = VideoIngestor(settings, profile)
         app.state.ingestor = ingestor
         app.state.chat = ChatService(settings, engine, ingestor, _build_guardrail(settings),

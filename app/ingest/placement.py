@@ -38,8 +38,9 @@ class Ewma:
 
 
 def overflow_budget(setting: int) -> int:
-    """Cores CPU decodes may use beside a busy NVDEC: the setting, or (-1) half the cores."""
-    return host_cores() // 2 if setting < 0 else setting
+    """Cores CPU decodes may use beside a busy NVDEC: the setting, or (-1) a quarter of the
+    cores (none on a host of fewer than 4)."""
+    return host_cores() // 4 if setting < 0 else setting
 
 
 def work(p: Probe, plan: Plan) -> float:

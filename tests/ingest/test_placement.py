@@ -65,8 +65,8 @@ def test_costs_are_learned_from_the_decodes():
     assert pl.cpu_s.value < cpu
 
 
-def test_default_budget_is_half_the_cores():
-    assert overflow_budget(-1) == host_cores() // 2
+def test_default_budget_is_a_quarter_of_the_cores():
+    assert overflow_budget(-1) == host_cores() // 4
     assert overflow_budget(0) == 0 and overflow_budget(5) == 5
 
 

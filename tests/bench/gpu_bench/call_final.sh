@@ -12,7 +12,7 @@ SAMPLER=$!
 python3 tests/bench/gpu.py run --quant none --which ours,vllm,engine --clips default,gop1s ${PICK:+--ours-env $PICK} \
   --clip /root/clip/drv_dusk_1080p30_10s.mp4 --tails /root/clip/tails.npz \
   --clip-gop1s /root/clip/drv_dusk_1080p30_10s_gop1s.mp4 --tails-gop1s /root/clip/tails_gop1s.npz \
-  --deadline-at $(( $(date +%s) + ${DEADLINE_S:-500} )) > $OUT/run.log 2>&1; echo RUN_RC $?
+  --out-logs "" --deadline-at $(( $(date +%s) + ${DEADLINE_S:-500} )) > $OUT/run.log 2>&1; echo RUN_RC $?
 kill $SAMPLER 2>/dev/null
 python3 - <<'PY' > $OUT/bursts.json
 import json, os, subprocess

@@ -1,7 +1,9 @@
 """A burst of 32 clips decoded the way the server does, NVDEC alone against NVDEC with CPU cores lent
-to it (app/ingest/placement.py, `video_nvdec_cpu_cores`), each with the GPU idle and with another
-process keeping it busy with bf16 matrix products the size of a 7B prefill (as vLLM's engine core does
-during a burst): whether a busy GPU slows NVDEC's decodes and the conversion kernels beside them.
+to it (app/ingest/placement.py, `video_nvdec_cpu_cores`), at Python's default thread switch interval
+and at the server's (`gil_switch_interval_s`); with `--gpu-load` also while another process keeps the
+GPU busy with bf16 matrix products the size of a 7B prefill (as vLLM's engine core does during a
+burst): whether a busy GPU slows NVDEC's decodes and the conversion kernels beside them (it did not,
+2026-12-02).
 
     python3 -m tests.bench.gpu_bench.mix --clip X.mp4 --tails X.npz --clip-gop1s Y.mp4 --tails-gop1s Y.npz
 JSON lines on stdout, then one summary line.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import multiprocessing as mp
 import time
 from pathlib import Path
@@ -77,7 +80,9 @@ def main() -> int:
     p.add_argument("--tails", required=True)
     p.add_argument("--clip-gop1s", required=True)
     p.add_argument("--tails-gop1s", required=True)
-    p.add_argument("--budgets", default="0,4,8")
+    p.add_argument("--budgets", default="0,4")
+    p.add_argument("--switch", default="0.005,0.0001", help="Python switch intervals, s (Python's default first)")
+    p.add_argument("--gpu-load", action="store_true", help="also with another process keeping the GPU busy")
     p.add_argument("--pick", default="", help="write the budget with the most clips/s here (env file)")
     a = p.parse_args()
     from app.ingest.nvdec import Nvdec
@@ -90,25 +95,27 @@ def main() -> int:
     for k in datas:  # warm: decoders made, kernels loaded
         burst(nvdec, datas[k][:8], 0)
     summary = {}
-    for load in (False, True):
+    loads = (False, True) if a.gpu_load else (False,)
+    for load in loads:
         ctx = GpuLoad() if load else None
         if ctx:
             ctx.__enter__()
         try:
-            for k, ds in datas.items():
-                for budget in (int(b) for b in a.budgets.split(",")):
-                    r = burst(nvdec, ds[5:37], budget)
-                    key = f"{k}_budget{budget}_{'gpuload' if load else 'idle'}"
-                    summary[key] = r["clips_per_s"]
-                    print(json.dumps({key: r}), flush=True)
+            for switch in (float(x) for x in a.switch.split(",")):
+                sys.setswitchinterval(switch)  # as the server's gil_switch_interval_s
+                for k, ds in datas.items():
+                    for budget in (int(b) for b in a.budgets.split(",")):
+                        r = burst(nvdec, ds[5:37], budget)
+                        key = f"{k}_budget{budget}_switch{switch:g}_{'gpuload' if load else 'idle'}"
+                        summary[key] = r["clips_per_s"]
+                        print(json.dumps({key: r}), flush=True)
         finally:
             if ctx:
                 ctx.__exit__(None, None, None)
     print(json.dumps({"summary_clips_per_s": summary}), flush=True)
-    if a.pick:  # both clips, the busy GPU counted twice (the server's case)
+    if a.pick:  # both clips, every switch interval
         def score(b: str) -> float:
-            return sum(v * (2 if k.endswith("gpuload") else 1) for k, v in summary.items()
-                       if f"_budget{b}_" in k)
+            return sum(v for k, v in summary.items() if f"_budget{b}_" in k)
 
         best = max(a.budgets.split(","), key=score)
         Path(a.pick).write_text(f"COSMOS_VIDEO_NVDEC_CPU_CORES={best}\n")

@@ -89,7 +89,7 @@ def _pyspy(name: str, srv: Server):
     try:
         return subprocess.Popen(["py-spy", "record", "--pid", str(srv.proc.pid), "--duration", "12",
                                  "--rate", "100", "--idle", "--threads", "--nonblocking", "--format", "raw",
-                                 "-o", str(path)], stdout=subprocess.DEVNULL, stderr=open(str(path) + ".log", "w"))
+                                 "-o", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError as exc:
         log(f"py-spy not started: {exc}")
         return None
