@@ -68,6 +68,7 @@ _BARE_CUE = re.compile(r"(?:is|are|makes?|equals|=)\b")
 _SUM = re.compile(r"\b(?:plus|total|count|number|sum|together|in all)\b|\+")
 
 
+_ALSO = re.compile(r"\b(?:also|in addition|as well|besides)\b[^.;]{0,16}$")
 # A question about what is left: its answer is a difference of counts ("26 positions, 22
 # filled" answers "how many are still free?" with 4).
 _REMAINDER = re.compile(r"\b(?:left|remain\w*|still (?:free|empty|open|available|unused)|spare|"
@@ -78,15 +79,21 @@ _REMAINDER = re.compile(r"\b(?:left|remain\w*|still (?:free|empty|open|available
 _JOINED = re.compile(r"(?:\s+[a-z-]+){0,3}?\s*(?:,\s*(?:and\s+)?|\s+and\s+|\s*\+\s*|\s+plus\s+)")
 
 
-def _composed(low: str, count: int, question: str) -> bool:
+def _composed(low: str, count: int, question: str, noun: re.Pattern[str] | None = None) -> bool:
     """Whether a whole list of counts in the reasoning adds up to the answer's count ("so 3
     cartons and 2 polybags" for 5; not the first terms of "two plus one plus one plus one":
-    that one's total is five), or, asked what is left, one count taken from another gives it."""
+    that one's total is five), or, asked what is left, one count taken from another gives it.
+    With `noun` (what is counted), a count of it that "also" adds, in the next sentence, joins
+    the list: "three defenders ... There are also two attacking players"."""
     found = [m for m in _COUNT_WORD.finditer(low)
              if m.group(2) not in _NOT_COUNTED and m.group(1) not in ("no", "none")]
-    total, prev = 0, None
+    total, prev, terms = 0, None, 0
     for m in found:
-        if prev is not None and _JOINED.fullmatch(low, prev.end(), m.start()):
+        if prev is not None and (_JOINED.fullmatch(low, prev.end(), m.start()) or (
+                noun is not None and _ALSO.search(low, max(prev.end(), m.start() - 24),
+                                                  m.start()) is not None and
+                low.count(". ", prev.end(), m.start()) <= 1 and
+                noun.match(low, m.start()) is not None)):
             total += _value(m.group(1))
             terms += 1
         else:
@@ -223,7 +230,7 @@ class CountMismatchRule(Rule):
             # it counts), or if it ends on another total ("That's three workers without hard
             # hats.").
             if count not in {v for _, _, v in stated} and not _composed(
-                    low, count, doc.context.question or "") or (
+                    low, count, doc.context.question or "", counts) or (
                     last != count and _TOTAL.search(low, max(0, s - 40), s)):
                 yield doc.finding(self, "answer", given.start(1), given.end(1),
                                   answer=given.group(1), reasoning=reasoning[s:e])

@@ -17,6 +17,12 @@ from app.guardrail.scan import Quantity, Wanted
 from app.guardrail.scanned import ScannedText
 
 
+# After a length, what makes it a separation between things rather than a size (round 6): every
+# upper bound on a length in the rule file is a size ("2.8 m tall").
+_SEPARATION = re.compile(r"\s*(?:from|away|ahead|behind|short of|in front|apart|beyond|past|"
+                         r"further|farther|closer|nearer|clear of)\b")
+
+
 @dataclass(frozen=True)
 class QuantityRule(Rule):
     """A bound on one dimension, for some object classes (or any text when `objects` is empty)."""
@@ -103,6 +109,9 @@ class QuantityRules:
                 if plan is None or plan.lo <= q.value <= plan.hi:
                     continue
                 v = q.value
+                if v > plan.hi and q.dimension == "length" and \
+                        _SEPARATION.match(st.text, q.end) is not None:
+                    continue  # "stops 2.5 m from the bumper": a separation, not a size
                 found = plan.violations(v)
                 generic, specific, objects, ask = found
                 for r in generic:

@@ -219,6 +219,9 @@ class ScannedText(Sentences):
                 window = self._before[(lo, s)] = [
                     m for m in self._scanner.mentions(self.text, lo, s) if not m.compared]
             before = [m for m in window if can_name(m)]
+            # "A forklift of 4.5 t, carrying a pallet of 1.2 t ... it pushes": the carrier, not
+            # what it carries or passes behind.
+            before = [m for m in before if not m.oblique] or before
             if lo > 0 and not any(can_name(m, any_class=True) for m in window):
                 # Nothing the pronoun can name within reach: the paragraph's topic, the first thing it
                 # names that the pronoun can name ("The humanoid moves down the corridor. ...

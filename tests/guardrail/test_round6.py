@@ -129,6 +129,8 @@ QUESTION = ("Which tyre failed?\nA. Front left\nB. Front right\nC. Rear left\nD.
      "first: B.", "B", []),
     ("The debris lands on the right, so B is highly implausible; the rear right flaps: D.", "D",
      []),
+    ("The debris is all on the right and the front right tread peels off first, so A is very "
+     "unlikely.", "B", []),
 ])
 def test_letters_set_aside_with_an_adverb(guardrail, reasoning, answer, expected):
     assert fired(guardrail, reasoning, answer, QUESTION) == expected
@@ -204,8 +206,31 @@ def test_sizes_through_comparison(guardrail, reasoning, expected):
     # "makes him N tall": the object pronoun is whose height it is.
     ("The referee stands by the 2 m door frame. His head is well above the lintel, which makes "
      "him about 3.3 m tall.", ["height.person"]),
+    ("A man stands in the road beside a box van. Using the van for scale, its roof is about "
+     "2.6 m up and his head is above the roofline, which makes him about 3.2 m tall.",
+     ["height.person"]),
     ("The referee stands by the 2 m door frame. His head is just below the lintel, which makes "
      "him about 1.9 m tall.", []),
 ])
 def test_makes_him(guardrail, reasoning, expected):
     assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,question,expected", [
+    # A separation is not a size, even in a sentence that says how tall someone is ...
+    ("A child, perhaps 1.2 m tall, darts out and halts about 3 m from the kerb.", "See above.",
+     None, []),
+    # ... while a size still is one.
+    ("A child darts out; she is perhaps 2.4 m tall.", "See above.", None, ["height.child"]),
+    # "It" after a sentence naming a carrier and what it carries is the carrier.
+    ("A forklift of about 4 t, carrying a pallet of 1 t, reverses to the door. It weighs "
+     "about 5 t with its load.", "See above.", None, []),
+    # A count of the same thing that "also" adds, in the next sentence, joins the list ...
+    ("Inside the circle there are four defenders in red. There are also two attacking players "
+     "in blue.", "6", "How many players are inside the circle?", []),
+    # ... a count of something else does not.
+    ("Inside the circle there are four defenders in red. There are also two umpires.", "6",
+     "How many defenders are inside the circle?", ["answer.count_mismatch"]),
+])
+def test_separations_carriers_and_added_counts(guardrail, reasoning, answer, question, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
