@@ -12,6 +12,7 @@ from app.guardrail.carried import carried
 from app.guardrail.kinematics import Derivation, derivations
 from app.guardrail.motion_cues import G
 from app.guardrail.quantities import QuantityRule
+from app.guardrail.route import route_speeds
 from app.guardrail.scan import Quantity
 from app.guardrail.scanned import ScannedText
 from app.guardrail.timeline import between_moments
@@ -101,6 +102,8 @@ class DerivedRule(Rule):
             found = derivations(st)
             if self.dimension == "acceleration":
                 found = found + carried(st, floor) + between_moments(st, floor)
+            elif self.dimension == "speed":
+                found = found + route_speeds(st, doc.context.question)
             for d in found:
                 if d.dimension != self.dimension or d.value <= floor:
                     continue
@@ -123,6 +126,14 @@ class DerivedRule(Rule):
             # A speed said of nothing ("the readout shows 110 km/h") is that of what
             # the stop it carries to is about.
             subjects = carried_to = st.subjects(d.also, self.limits)
+            if not subjects:
+                # Neither names what moves ("Lane 5 crosses the line at 10.5 s"): the
+                # paragraph's topic does.
+                subjects = carried_to = st.topic(d.anchor, self.limits)
+            if not subjects and doc.context.question:
+                # ... or, naming none either, the question ("How did the sprinter ...?").
+                subjects = carried_to = ScannedText(doc.context.question, doc.scanner).topic(
+                    Quantity(0, "", len(doc.context.question), 0), self.limits)
         limits, bounded = self._bounded(st, d, subjects)
         if not bounded:
             return
@@ -159,8 +170,9 @@ class DerivedRule(Rule):
         # A stop carried from a speed said before is negated or conditional in its own sentence;
         # the speed's sentence need only state the speed ("at 16 km/h, clearly too fast").
         for q in (d.anchor, d.also):
+            has = st.clause_has if d.kind == "route" else st.sentence_has
             if q is not None and ((self.unless is not None and (d.also is None or q is d.also)
-                                   and st.sentence_has(self.unless, q)) or st.not_claimed(q)):
+                                   and has(self.unless, q)) or st.not_claimed(q)):
                 return True
         return False
 

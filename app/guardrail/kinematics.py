@@ -43,6 +43,9 @@ class Derivation(NamedTuple):
     end: int
     anchor: Quantity  # the quantity whose clause says what moves
     also: Quantity | None = None  # a quantity of another sentence the derivation used
+    # "route" (route.py): events of separate clauses, each asked about negations in its own
+    # clause only ("it doesn't run" in another clause of its sentence says nothing of it)
+    kind: str = ""
 
 
 def derivations(st: ScannedText) -> list[Derivation]:

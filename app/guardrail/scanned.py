@@ -196,6 +196,14 @@ class ScannedText(Sentences):
             first.setdefault(m.cls, m.words)
         return first
 
+    def topic(self, q: Quantity, classes: Any = None) -> dict[str, str]:
+        """The first object of `classes` (any, if None) named in q's paragraph before q."""
+        top = max(0, self.text.rfind("\n\n", 0, q.start) + 2)
+        for m in self._scanner.mentions(self.text, top, q.start):
+            if not m.compared and (classes is None or m.cls in classes):
+                return {m.cls: m.words}
+        return {}
+
     def _referent(self, pronoun: str, at: int, s: int, found: list[Mention],
                   movers: Any = None) -> list[Mention]:
         people = self._scanner.people

@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left
 
 from app.guardrail.kinematics import Derivation, _made
+from app.guardrail.route import moment_events
 from app.guardrail.motion_cues import _DIM, _END, _MOMENT_BEFORE, _START, _value
 from app.guardrail.scan import Quantity
 from app.guardrail.scanned import ScannedText
@@ -28,16 +29,8 @@ _AT_REST = re.compile(r"\b(?:(?:is|was|are|were|sits?|sat|stands?|stood|waits?|w
                       r"stays?)\s+(?:\w+\s+)?(?:stopped|stationary|at (?:a )?(?:standstill|rest))|"
                       r"(?:completely|fully|totally) (?:stationary|stopped|at rest)|"
                       r"(?:comes?|came) to (?:a )?(?:complete |full |dead )?(?:rest|standstill|stop))\b")
-# Leaving rest at a moment is a speed of zero then too (round 6): "It pulls away at 2.0 s",
-# "the gate releases at about 0.5 s". Not "pulls out" (a lane change as often) nor "pulls off"
-# (off the road, slowing).
-# Leaving rest at a moment is a speed of zero then too (round 6): "It pulls away at 2.0 s",
-# "sets off from the kerb at 1.5 s", "starts moving at 3 s". Not "pulls out" (a lane change as
-# often) nor "pulls off" (off the road, slowing).
-_LEAVES_REST = re.compile(r"\b(?:pull(?:s|ed)? away|(?:sets?|moves?|moved) off|"
-                          r"start(?:s|ed)? (?:moving|rolling|to move|to roll))\b")
-# Each str.find over a 16,000-character text costs ~5 µs: three, each in every match above.
-_START_NEEDLES = ("away", " off", "start")
+# Leaving rest at a moment is a speed of zero then too (round 6): "It pulls away at 2.0 s";
+# route.py finds those sentences in its one pass over the clip's moments.
 _REACH = 2  # sentences apart, at most
 _SPAN = 600  # characters either side of a standstill's sentence where its other state may be
 # Words every _AT_REST match contains one of.
@@ -123,15 +116,8 @@ def _rest_sentences(st: ScannedText, at_rest: dict[int, bool]) -> list[tuple[int
                     low.endswith(_STOP_BEFORE, max(0, i - 9), i):
                 hits.append(i)
             i = low.find(word, i + 1)
-    starts = set()
-    for word in _START_NEEDLES:
-        i = low.find(word)
-        while i >= 0:
-            # Most hits are other words ("3 m away", "starts braking"): the pattern in a few
-            # characters around the needle first, the sentence's bounds only after a match.
-            if _LEAVES_REST.search(low, max(0, i - 9), i + 20) is not None:
-                starts.add(i)
-            i = low.find(word, i + 1)
+    leaves = moment_events(st)[1]
+    starts = {s for s, _ in leaves}
     hits.sort()
     if starts:
         hits = sorted(hits + list(starts))

@@ -234,3 +234,32 @@ def test_makes_him(guardrail, reasoning, expected):
 ])
 def test_separations_carriers_and_added_counts(guardrail, reasoning, answer, question, expected):
     assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,question,expected", [
+    # Two marks of a course at two moments, in different sentences.
+    ("The speed skater in green passes the 100 m mark at about 1.5 s, already clear. She holds her "
+     "line through the bend and reaches the 300 m mark at 3.5 s.", None, ["kinematics.speed"]),
+    ("The speed skater in green passes the 100 m mark at about 1.5 s, already clear. She holds her "
+     "line through the bend and reaches the 300 m mark at 19.5 s.", None, []),
+    # A race's start and its finish line, the race's length from the question; the sentences
+    # name no runner, the question does.
+    ("The starting gun fires at 0.4 s. Lane 3 is quickest away. Lane 3 crosses the line first at "
+     "5.4 s, a clear metre up.", "Which sprinter wins the 100 m final?", ["kinematics.speed"]),
+    ("The starting gun fires at 0.4 s. Lane 3 is quickest away. Lane 3 crosses the line first at "
+     "10.4 s, a clear metre up.", "Which sprinter wins the 100 m final?", []),
+    # A start and an arrival at the end of a route whose length is said.
+    ("The shuttle robot waits at the end of the 50 m corridor. It sets off at about 2.0 s, "
+     "humming. It reaches the far end of the corridor at about 5.0 s and docks.", None,
+     ["kinematics.speed"]),
+    ("The shuttle robot waits at the end of the 50 m corridor. It sets off at about 2.0 s, "
+     "humming. It reaches the far end of the corridor at about 30.0 s and docks.", None, []),
+    # A start and an arrival with no route length: nothing to derive.
+    ("The shuttle robot sets off at about 2.0 s. It reaches the charger at about 3.0 s.", None,
+     []),
+    # A negation in another clause of the start's sentence does not dismiss the route ...
+    ("The humanoid sets off from the start line at 1.0 s with a calm gait; it doesn't "
+     "jog. It crosses the 20 m tape at 3.0 s.", None, ["kinematics.speed"]),
+])
+def test_routes_between_moments(guardrail, reasoning, question, expected):
+    assert fired(guardrail, reasoning, "See above.", question) == expected
