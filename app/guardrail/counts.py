@@ -14,7 +14,7 @@ from typing import ClassVar, Iterator
 
 from app.guardrail.base import Document, Finding, Rule
 from app.guardrail.consistency import ANSWER_LEAD, SENTENCE_END
-from app.guardrail.lists import listed_count
+from app.guardrail.lists import enumerated_count, listed_count
 
 _NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
@@ -145,6 +145,28 @@ class CountMismatchRule(Rule):
     type: ClassVar[str] = "count_mismatch"
 
     def check(self, doc: Document) -> Iterator[Finding]:
+        found = list(self._check(doc))
+        if found:
+            yield from found
+            return
+        # Round 6: nothing said of the count's noun, but a list that enumerates it item by
+        # item ("In order: a woman ..., a man ..., two teenagers ...") counts otherwise, and
+        # the reasoning never gives the answer's count nor adds it up.
+        answer, reasoning = doc.parsed.answer, doc.parsed.reasoning
+        given = _ANSWER_COUNT.match(answer) if answer and reasoning else None
+        question = doc.context.question or ""
+        if given is None or given.group(1).lower() == "no" or "how many" not in question.lower():
+            return
+        low, count = reasoning.lower(), _value(given.group(1))
+        listed = enumerated_count(low, question)
+        if listed is None or listed[0] == count or _composed(low, count, question) or any(
+                _value(m.group(1)) == count for m in _COUNT_WORD.finditer(low)
+                if m.group(2) not in _NOT_COUNTED):
+            return
+        yield doc.finding(self, "answer", given.start(1), given.end(1), answer=given.group(1),
+                          reasoning=reasoning[listed[1]:listed[2]].strip())
+
+    def _check(self, doc: Document) -> Iterator[Finding]:
         answer, reasoning = doc.parsed.answer, doc.parsed.reasoning
         given = _ANSWER_COUNT.match(answer) if answer and reasoning else None
         if given is None or (given.group(1).lower() == "no" and not given.group(2)):

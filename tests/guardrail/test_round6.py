@@ -263,3 +263,24 @@ def test_separations_carriers_and_added_counts(guardrail, reasoning, answer, que
 ])
 def test_routes_between_moments(guardrail, reasoning, question, expected):
     assert fired(guardrail, reasoning, "See above.", question) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,expected", [
+    # A list that enumerates what is counted, item by item, with no total ...
+    ("Watching the gate from the left: a courier with a trolley at 2 s, a nurse at 6 s, two "
+     "schoolboys together at 9 s, and finally a cyclist pushing her bike at 14 s.", "4",
+     ["answer.count_mismatch"]),
+    ("Watching the gate from the left: a courier with a trolley at 2 s, a nurse at 6 s, two "
+     "schoolboys together at 9 s, and finally a cyclist pushing her bike at 14 s.", "5", []),
+    # ... or a run of moments, one per item.
+    ("The gate lets people through at about 1.5 s, 4.0 s, 7.5 s and 11.0 s, closing in between.",
+     "3", ["answer.count_mismatch"]),
+    ("The gate lets people through at about 1.5 s, 4.0 s, 7.5 s and 11.0 s, closing in between.",
+     "4", []),
+    # The answer's count said elsewhere as a count: the list is not the total.
+    ("Watching the gate from the left: a courier with a trolley at 2 s, a nurse at 6 s, two "
+     "schoolboys together at 9 s, and a cyclist at 14 s. Only 3 people go through; the courier "
+     "turns back.", "3", []),
+])
+def test_enumerated_lists(guardrail, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, "How many people go through the gate?") == expected
