@@ -110,19 +110,19 @@ class Settings(RuntimeSettings):
                            "copies, vLLM's processor) sleep instead of spinning a CPU core "
                            "(CUDA's blocking sync for the server's own CUDA context).")
     video_nvdec_cpu_cores: int = Field(
-        -1, ge=-1, description="CPU cores that may decode clips which would otherwise queue for "
-                               "NVDEC, when the CPU would finish them sooner (a burst: both "
-                               "decoders at once); -1 = a quarter of the cores this process may "
-                               "use (an H200 host's burst of 32: 4 of 16 cores gave 1.18-1.31x the "
-                               "output tok/s of none, 8 no more than 4), 0 = never.")
+        0, ge=-1, description="CPU cores that may decode clips which would otherwise queue for "
+                              "NVDEC, when the CPU would finish them sooner (both decoders at "
+                              "once in a burst); -1 = a quarter of the cores this process may "
+                              "use; 0 = never. Off by default: on an H200 host 4 of 16 cores "
+                              "measured from 0.7x to 1.3x the clips/s of NVDEC alone, run to run.")
     gil_switch_interval_s: float = Field(
         0.0001, gt=0, le=0.1, description="Python's thread switch interval "
                                           "(sys.setswitchinterval), in s. Decode threads let go "
                                           "of the GIL around every FFmpeg call and wait up to this "
                                           "long to get it back while another thread runs Python: "
-                                          "at Python's default 0.005 a clip's index took 37x "
-                                          "longer beside one busy thread, and in a burst of 32 "
-                                          "indexing alone took 0.3-0.8 s per clip.")
+                                          "beside one busy thread, 40 frames took 0.45-6.8 s to "
+                                          "decode at Python's default 0.005 and 0.3 s at 0.0001 "
+                                          "(0.15 s alone).")
     video_nvdec_threads: int = Field(
         1, ge=1, le=16, description="FFmpeg frame threads per NVDEC decoder (1, 2, 4 and 8 "
                                     "measured the same on an H200: the GPU decodes).")
