@@ -49,6 +49,32 @@ class GpuLoad:
         self.proc.join(30)
 
 
+def _old_store(self, frame, targets) -> None:
+    """GpuSink.store as it was before 2026-12-02's fifth session (~36 torch calls per frame, a new
+    float32 full-size tensor per step): the same-host baseline for `--conversion old`."""
+    torch = self.out.torch
+    y = torch.from_dlpack(frame.planes[0].__dlpack__())
+    uv = torch.from_dlpack(frame.planes[1].__dlpack__())
+    scale = 1.0 if y.dtype == torch.uint8 else 1.0 / 256.0
+    h, w = y.shape
+    yf = y.float() * scale
+    uvf = uv.float() * scale - 128.0
+    uvf = uvf.repeat_interleave(2, 0).repeat_interleave(2, 1)[:h, :w]
+    u, v = uvf[..., 0], uvf[..., 1]
+    if frame.color_range == 2:
+        luma, cr, cgu, cgv, cb = yf, 1.402, 0.344136, 0.714136, 1.772
+    else:
+        luma, cr, cgu, cgv, cb = (yf - 16.0) * (255.0 / 219.0), 1.596027, 0.391762, 0.812968, 2.017232
+    rgb = torch.stack((luma + cr * v, luma - cgu * u - cgv * v, luma + cb * u))
+    rgb = rgb.sub_(0.5).floor_().clamp_(0.0, 255.0)
+    small = torch.nn.functional.interpolate(rgb[None], size=(self.out.height, self.out.width), mode="bicubic",
+                                            antialias=True, align_corners=False)[0]
+    small = small.round_().clamp_(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
+    for slot in targets:
+        self.out.frames[slot] = small
+        self.out.filled[slot] = True
+
+
 def burst(nvdec, datas: list[bytes], budget: int) -> dict:
     from app.ingest.placement import Placement
 
@@ -82,6 +108,7 @@ def main() -> int:
     p.add_argument("--tails-gop1s", required=True)
     p.add_argument("--budgets", default="0,4")
     p.add_argument("--switch", default="0.005,0.0001", help="Python switch intervals, s (Python's default first)")
+    p.add_argument("--conversion", default="new", help="new,old: the GPU conversion now and before the fifth session")
     p.add_argument("--gpu-load", action="store_true", help="also with another process keeping the GPU busy")
     p.add_argument("--pick", default="", help="write the budget with the most clips/s here (env file)")
     a = p.parse_args()
@@ -94,6 +121,9 @@ def main() -> int:
     datas = {k: [c.variant(v) for v in range(min(40, c.n))] for k, c in sets.items()}
     for k in datas:  # warm: decoders made, kernels loaded
         burst(nvdec, datas[k][:8], 0)
+    from app.ingest.gpu_frames import GpuSink
+
+    new_store = GpuSink.store
     summary = {}
     loads = (False, True) if a.gpu_load else (False,)
     for load in loads:
@@ -101,21 +131,26 @@ def main() -> int:
         if ctx:
             ctx.__enter__()
         try:
-            for switch in (float(x) for x in a.switch.split(",")):
-                sys.setswitchinterval(switch)  # as the server's gil_switch_interval_s
-                for k, ds in datas.items():
-                    for budget in (int(b) for b in a.budgets.split(",")):
-                        r = burst(nvdec, ds[5:37], budget)
-                        key = f"{k}_budget{budget}_switch{switch:g}_{'gpuload' if load else 'idle'}"
-                        summary[key] = r["clips_per_s"]
-                        print(json.dumps({key: r}), flush=True)
+            for conv in a.conversion.split(","):
+                from app.ingest import gpu_frames
+
+                gpu_frames.GpuSink.store = _old_store if conv == "old" else new_store
+                for switch in (float(x) for x in a.switch.split(",")):
+                    sys.setswitchinterval(switch)  # as the server's gil_switch_interval_s
+                    for k, ds in datas.items():
+                        for budget in (int(b) for b in a.budgets.split(",")):
+                            r = burst(nvdec, ds[5:37], budget)
+                            key = (f"{k}_budget{budget}_switch{switch:g}_{'gpuload' if load else 'idle'}"
+                                   + ("_oldconversion" if conv == "old" else ""))
+                            summary[key] = r["clips_per_s"]
+                            print(json.dumps({key: r}), flush=True)
         finally:
             if ctx:
                 ctx.__exit__(None, None, None)
     print(json.dumps({"summary_clips_per_s": summary}), flush=True)
     if a.pick:  # both clips, every switch interval
         def score(b: str) -> float:
-            return sum(v for k, v in summary.items() if f"_budget{b}_" in k)
+            return sum(v for k, v in summary.items() if f"_budget{b}_" in k and "old" not in k)
 
         best = max(a.budgets.split(","), key=score)
         Path(a.pick).write_text(f"COSMOS_VIDEO_NVDEC_CPU_CORES={best}\n")
