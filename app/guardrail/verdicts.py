@@ -42,11 +42,16 @@ FAMILIES = (
             r"goes|go|went|tips?|tipped|tipping|knocked|slides?|slid) (?:down|over|off)|"
             r"(?:is|are|was|were) (?:all )?down|on (?:its|their) sides?"),
     # Safe to go, or wait.
-    _family(r"safe", r"unsafe|dangerous|risky",
+    # (Round 6: "Should the car have waited / yielded?" asks about the second side: a gap that
+    # was not there, or the other's priority, says it should have.)
+    _family(r"safe", r"unsafe|dangerous|risky|wait(?:ed)?|yield(?:ed)?|give way|given way",
             r"(?:is|it's|it is|was) safe|safe to|can (?:safely )?(?:go|cross|proceed|turn|pull out|merge)|"
-            r"(?:no|little) (?:risk|danger|conflict)",
+            r"(?:no|little) (?:risk|danger|conflict)|(?:gap|window) (?:was|is) (?:big|large|long|wide) "
+            r"enough|(?:had|has) (?:plenty of |enough )(?:time|room)",
             r"unsafe|not (?:yet )?safe|dangerous|too risky|(?:should|must|needs? to|has to|have to|"
-            r"better to) (?:\w+ )?wait|wait(?:ing|s)? (?:for|until)|hold(?:ing|s)? back"),
+            r"better to) (?:\w+ )?wait|wait(?:ing|s)? (?:for|until)|hold(?:ing|s)? back|"
+            r"gap (?:simply |just )?(?:wasn't|was not|isn't|is not) there|(?:had|has|have) (?:the )?"
+            r"(?:priority|right of way)|(?:not|never) enough (?:time|room|gap)"),
     # A stop: complete, or rolling.
     _family(r"(?:complete|full) stop|stop (?:completely|fully)|come to a stop|stop at|"
             r"(?:fully|completely) stop",
@@ -60,8 +65,9 @@ FAMILIES = (
     # Over a line (a goal, the finish, a stop line), or not wholly.
     _family(r"cross(?:es|ed)? (?:the )?(?:\w+ )?line|over the (?:\w+ )?line|in(?:side)? the goal",
             _NEVER,
-            r"(?:wholly|fully|completely|entirely|all the way) (?:over|across|past)|"
-            r"whole (?:of the )?ball (?:is |was )?(?:over|across|past)",
+            r"(?:wholly|fully|completely|entirely|all the way) (?:over|across|past|in|inside|within)|"
+            r"whole (?:of the )?ball (?:is |was )?(?:over|across|past)|counts as a goal|"
+            r"goal (?:is |was )?(?:given|awarded|stands)",
             r"not (?:wholly|fully|completely|entirely|all the way) (?:over|across|past)|"
             r"still (?:\w+ )?(?:over|on|touching|above) the (?:line|paint)|part of (?:it|the ball) "
             r"(?:is|was) still"),
