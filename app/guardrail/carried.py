@@ -28,6 +28,16 @@ _TRAVEL_VERB = re.compile(
     r"advanc(?:e|es|ed|ing)|carr(?:y|ies|ied) on|continu(?:e|es|ed|ing))\b[^.;:!?\n]{0,40}$")
 
 
+# The speed said before is not the one the stop starts from when the text slows it in between
+# ("Near the rack it slows to a crawl.") or the stop is a slow manoeuvre of its own ("it creeps
+# the last 2 m", "moves forward 0.5 m to line up with the kerb").
+_SLOWED = re.compile(r"\b(?:slow(?:s|ed|ing)\b|decelerat\w*|eases? off|eased off|coast\w*|crawl\w*|"
+                     r"creep\w*|crept|inch(?:es|ed|ing)? (?:forward|along|up)|edg(?:es|ed|ing) "
+                     r"(?:forward|up)|nudg\w*|slowly|gently|gradually|(?:the )?(?:last|final) "
+                     r"(?:few )?(?:\d|metre|meter|bit)|lin(?:e|es|ed|ing) up|reposition\w*|"
+                     r"walking pace|shuffl\w*)")
+
+
 def travelled(st: ScannedText, r: tuple) -> bool:
     """Whether a time is a duration or a length a distance travelled (see the docstring)."""
     if _complement(st, r):
@@ -79,7 +89,8 @@ def carried(st: ScannedText, floor: float) -> list[Derivation]:
         if any(q[_DIM] == "speed" for q in inside):
             continue
         if not _says(_ZERO, _ZERO_WORDS, low, s, e) or \
-                _says(_FROM_ZERO, _FROM_ZERO_WORDS, low, s, e):
+                _says(_FROM_ZERO, _FROM_ZERO_WORDS, low, s, e) or \
+                _SLOWED.search(low, v[_END], e) is not None:
             continue
         for dim in ("time", "length"):
             group = [q for q in inside if q[_DIM] == dim and travelled(st, q)]

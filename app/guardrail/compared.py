@@ -42,7 +42,8 @@ _THAT = re.compile(rf"(?<![\w.]){_NUMBER}\s+(?:times\s+)?(?:that|this|as (?:tall
                    r"heavy))\b")
 # "a metre taller than the 2.35 m bar", "about 40 cm higher than", "200 kg heavier than"
 _DELTA = re.compile(rf"(?<![\w.]){_NUMBER}\s*{_UNIT}\s+(taller|higher|longer|heavier)\s+than\b")
-_VALUE = re.compile(rf"(?<![\w.])(\d+(?:\.\d+)?)\s*{_UNIT}")
+# A length or a mass, not a rate: "2 m/s", "3 kg per box" are none.
+_VALUE = re.compile(rf"(?<![\w.])(\d+(?:\.\d+)?)\s*{_UNIT}(?![/²^]|\s*per\b)")
 _HEDGE = re.compile(r"(?:about|roughly|around|some|nearly|almost|maybe|perhaps)\s+$")
 
 

@@ -135,6 +135,12 @@ class DerivedRule(Rule):
                 subjects = carried_to = ScannedText(doc.context.question, doc.scanner).topic(
                     Quantity(0, "", len(doc.context.question), 0), self.limits)
         limits, bounded = self._bounded(st, d, subjects)
+        if not bounded and d.also is not None and carried_to is None:
+            # "She arrives at the shelf at 6 s": the clause names where, its pronoun who.
+            later = st.subjects(d.also, self.limits)
+            if later and _pronoun_for(st, d.anchor, later.keys()):
+                subjects = carried_to = later
+                limits, bounded = self._bounded(st, d, subjects)
         if not bounded:
             return
         if d.also is not None and carried_to is None:

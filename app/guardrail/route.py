@@ -31,7 +31,9 @@ _CUES = ("reach", "arriv", " off", "start", "away", "enter", "leav", "mark", "ta
          "m line", "gun", "finish")
 # Leaving rest (timeline.py's states of zero speed): "pulls away", "sets off", "starts moving".
 # Not "pulls out" (a lane change as often) nor "pulls off" (off the road, slowing).
-_LEAVES_REST = re.compile(r"\b(?:pull(?:s|ed)? away|(?:sets?|moves?|moved) off|"
+_LEAVES_REST = re.compile(r"\b(?:pull(?:s|ed)? away\b(?!\s+from\s+(?!(?:the\s+|a\s+)?(?:kerb|curb|"
+                          r"stop|lights?|line|junction|bay|dock|rank|standstill|rest|gate)))|"
+                          r"(?:sets?|moves?|moved) off|"
                           r"start(?:s|ed)? (?:moving|rolling|to move|to roll))\b")
 _POSITION = re.compile(r"(\d+(?:\.\d+)?)\s*(?:m|metres?|meters?)\s+(?:mark|tape|line|marker|"
                        r"cone|board)\b")
@@ -42,10 +44,12 @@ _FINISH = re.compile(r"\bfinish(?:ing)?[- ]line\b|\b(?:crosses|crossed|reaches|r
                      r"the line\b|\bfinishes\b|\bfinished\b")
 _LEAVES = re.compile(r"\b(?:sets? off|set off|pulls? (?:off|away)|starts? (?:off|out|walking|"
                     r"moving|driving|running)|enters|entered|leaves|left the|departs|departed)\b")
-_ARRIVE = re.compile(r"\b(?:arrives?|arrived|reaches|reached|gets? to|got to|pulls up|docks)\b"
-                     r"[^.;]*?\b(?:(?:far|other|opposite) (?:end|side)|end (?:cap|of)|bench|"
-                     r"station|dock|destination|drop|pick|goal|target)|"
-                     r"\b(?:arrives?|arrived)\b")
+# An arrival at the end of the route ("reaches the far end", "the end of the aisle") ...
+_ARRIVE_END = re.compile(r"\b(?:arrives?|arrived|reaches|reached|gets? to|got to)\b[^.;]*?"
+                         r"\b(?:(?:far|other|opposite) (?:end|side)|end (?:cap|of))")
+# ... or somewhere else, whose distance must then be said as such ("10 m away", "the full 45 m
+# down to the stations"), not as a route's length: the pick face may be anywhere in the aisle.
+_ARRIVE = re.compile(r"\b(?:arrives?|arrived|reaches|reached|gets? to|got to|pulls up|docks)\b")
 # A route's length: "the 60 m aisle", "the full 45 m down to", "about 10 m away", "the 10 m
 # test course".
 _ROUTE_AFTER = re.compile(r"\s+(?:(?:long\s+)?(?:aisle|course|test course|track|lane|straight|"
@@ -54,10 +58,11 @@ _RACE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:m|metres?|meters?)\b(?:\s+[a
                    r"(?:race|sprint|dash|heat|final|hurdles|course|run|event)\b")
 _REACH = 3  # sentences apart, at most
 _EVENTS = (("mark", _POSITION), ("zero", _ZERO_POSITION), ("finish", _FINISH),
-           ("start", _LEAVES), ("arrive", _ARRIVE))
+           ("start", _LEAVES), ("end", _ARRIVE_END), ("arrive", _ARRIVE))
 # A sentence about a route ("The aisle is long: 30 bays of 2.7 m, so about 80 m."): its lengths
 # are the route's, except those of its parts.
 _ROUTE_NOUN = re.compile(r"\b(?:aisle|course|track|corridor|lane|straight|route|walkway)\b")
+_TO_PLACE = re.compile(r"\s+(?:away\b|(?:down|up|over|across|along)\s+to\b)")
 _PART_AFTER = re.compile(r"\s+(?:each|apiece|apart|wide|high|tall|per|long each)\b")
 
 
@@ -147,8 +152,8 @@ def _pair(st: ScannedText, a: tuple, b: tuple, race: float | None) -> Derivation
         pa, pb = a[1], race
     elif kinds == ("start", "finish") and race is not None:
         pa, pb = 0.0, race  # a start in a race is at its start line
-    elif kinds == ("start", "arrive"):
-        length = _route_length(st, a[3], b[2][_START])
+    elif kinds in (("start", "end"), ("start", "arrive")):
+        length = _route_length(st, a[3], b[2][_START], b[0] == "arrive")
         if length is None:
             return None
         pa, pb = 0.0, length
@@ -164,18 +169,23 @@ def _pair(st: ScannedText, a: tuple, b: tuple, race: float | None) -> Derivation
         also=Quantity(ta, "time", a[2][_START], a[2][_END]), kind="route")
 
 
-def _route_length(st: ScannedText, lo: int, hi: int) -> float | None:
+def _route_length(st: ScannedText, lo: int, hi: int, to_place: bool) -> float | None:
     """The shortest length said of a route from 200 characters before lo up to hi: one that
-    names it ("the 60 m aisle", "10 m away", "the full 45 m") or in a sentence about it."""
+    names it ("the 60 m aisle", "10 m away", "the full 45 m") or in a sentence about it; with
+    `to_place`, only a distance to somewhere ("10 m away", "the full 45 m down to")."""
     low, best = st.text, None
     for r in st.raw_quantities:
         if r[_START] >= hi:
             break
         if r[_DIM] != "length" or r[_START] < lo - 200 or "\n\n" in low[r[_START]:hi]:
             continue
-        if _ROUTE_AFTER.match(low, r[_END]) or low.endswith("full ", 0, r[_START]) or (
+        if to_place:
+            if not (_TO_PLACE.match(low, r[_END]) or low.endswith("full ", 0, r[_START])):
+                continue
+        elif not (_ROUTE_AFTER.match(low, r[_END]) or low.endswith("full ", 0, r[_START]) or (
                 not _PART_AFTER.match(low, r[_END]) and
-                _ROUTE_NOUN.search(low, *st.bounds(r[_START], r[_END])) is not None):
-            v = _value(low, r)
-            best = v if best is None else min(best, v)
+                _ROUTE_NOUN.search(low, *st.bounds(r[_START], r[_END])) is not None)):
+            continue
+        v = _value(low, r)
+        best = v if best is None else min(best, v)
     return best

@@ -28,11 +28,14 @@ _GOOD = re.compile(
     r"\b(?:margin|comfortabl\w*|safely|cleanly|controlled|under control|untroubled|legal|"
     r"within (?:the )?(?:rules?|limits?|rating|capacity|tolerance)|(?:well|comfortably) "
     r"(?:clear|within|inside|under|below|above)|on (?:its|his|her|their) own feet|"
-    r"keeps? (?:its|his|her|their) (?:balance|footing|feet))\b")
+    r"keeps? (?:its|his|her|their) (?:balance|footing|feet)|(?:under|below) (?:the |its |their )?"
+    r"(?:rated |safe |posted )?(?:limit|rating|capacity))\b")
 _BAD = re.compile(
     r"\b(?:near[- ]miss\w*|close call|danger\w*|unsafe|hazard\w*|violat\w*|illegal\w*|foul\w*|"
     r"too close|collision|collid\w*|crash\w*|overload\w*|lost (?:its|his|her|their) "
-    r"(?:balance|grip|footing|control)|drops? (?:it|the)|dropped)\b")
+    r"(?:balance|grip|footing|control)|drops? (?:it|the)|dropped|exceed\w*|unstable|"
+    r"(?:over|above|beyond) (?:the |its |their )?(?:rated |safe |posted )?(?:limit|rating|"
+    r"capacity)|tip(?:s|ped)? over|toppl\w+|collaps\w+)\b")
 # Denied in its clause: "no sign of danger", "none of which suggests an overload".
 _NEGATED = re.compile(r"(?:\bnot|n't|\bnever|\bno|\bnone|\bnothing|\bwithout|\bavoid\w*)\b"
                       r"[^.;,:!?]{0,40}$")

@@ -29,7 +29,7 @@ def fired_in_clip(guardrail: Guardrail, reasoning: str, duration_s: float) -> li
      "front wheels roll just about 2 m further and then the van is stationary.",
      ["kinematics.acceleration"]),
     ("The pallet truck trundles along at about 12 km/h. The operator lets go of the tiller. It "
-     "creeps a finger's breadth, roughly 2 cm, and then it is at rest.",
+     "moves only a finger's breadth, roughly 2 cm, and then it is at rest.",
      ["kinematics.acceleration"]),
     # ... a plausible stop of the same shape ...
     ("The van comes down the hill at around 30 km/h. Its hazard lights start flashing. The "

@@ -43,3 +43,38 @@ def test_negative_separations(guardrail, reasoning, expected):
 ])
 def test_wait_and_goal_families(guardrail, question, reasoning, answer, expected):
     assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A speed slowed in between, or a slow manoeuvre of its own, is not where a stop starts.
+    ("The lorry approaches the gate at 40 km/h. It brakes gently as the barrier stays down. It "
+     "creeps the last 1 m and stops at the line.", []),
+    ("The coach does about 50 km/h between stops. At the stop it moves forward 0.4 m to line "
+     "up with the kerb and halts.", []),
+    # Pulling away from the pack is no start from rest; from the kerb it is.
+    ("The leading car pulls away from the group at 3 s. At 4 s it is doing about 150 km/h on "
+     "the straight.", []),
+    ("The scooter pulls away from the kerb at 3 s. At 4 s it is doing about 60 km/h.",
+     ["kinematics.acceleration"]),
+    # Arriving somewhere inside a route is not covering all of it ...
+    ("The picker enters the 90 m aisle at 2 s with her trolley. She arrives at the pick face at "
+     "about 6 s and starts scanning.", []),
+    # ... while a distance said to the place is.
+    ("The picker leaves the desk at 2 s; the shelf is about 60 m away. She arrives at the shelf "
+     "at about 6 s and starts scanning.", ["kinematics.speed"]),
+])
+def test_stops_starts_and_arrivals_guarded(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
+
+
+@pytest.mark.parametrize("question,reasoning,answer,expected", [
+    # Mixed judgements are silence; a rate is no size to multiply.
+    ("Is the forklift within its rated capacity?",
+     "It clears the doorway comfortably, but the load is 2 t over the rating.", "No", []),
+    ("Is the forklift within its rated capacity?",
+     "The pallet sits well under the rated capacity and the mast is steady.", "No",
+     ["answer.yes_no_mismatch"]),
+    (None, "She walks at 1.5 m/s and the man beside her jogs at twice that.", "See above.", []),
+])
+def test_mixed_judgements_and_rates(guardrail, question, reasoning, answer, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
