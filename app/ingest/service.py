@@ -60,10 +60,11 @@ class VideoIngestor:
         self._queued = 0  # of which not started (changed by workers too: under _queue_lock)
         self._queue_lock = threading.Lock()
         self.cores = CoreScheduler(queued=lambda: self._queued)
-        # CPU cores lent to clips NVDEC would queue (a burst: both decoders at once).
-        self.placement = Placement(overflow_budget(settings.video_nvdec_cpu_cores),
-                                   settings.video_nvdec_max_decodes, self.cores) \
-            if self.nvdec else None
+        # CPU cores lent to clips NVDEC would queue (a burst: both decoders at once). Without
+        # any, a clip waiting for NVDEC sleeps on its slot instead of asking every 20 ms.
+        budget = overflow_budget(settings.video_nvdec_cpu_cores)
+        self.placement = Placement(budget, settings.video_nvdec_max_decodes, self.cores) \
+            if self.nvdec and budget else None
 
     async def start_nvdec(self) -> None:
         """Start NVDEC (after the engine: see app/ingest/nvdec.py). Raises only where the

@@ -111,3 +111,21 @@ def test_a_clip_with_little_queued_before_it_keeps_waiting_for_nvdec(clip: Path)
                cores=CoreScheduler(total=4), nvdec=BusyNvdec(), placement=pl)
     assert time.monotonic() - t >= 0.4
     assert metrics.NVDEC_OVERFLOWS._value.get() == before and pl.lent == 0
+
+
+def test_without_cores_to_lend_a_waiting_clip_sleeps_on_its_slot(clip: Path):
+    """No placement (video_nvdec_cpu_cores=0): the wait is a few long sleeps on the slot, not a
+    poll every 20 ms (each wake takes the GIL the burst's decode threads queue for)."""
+    settings = make_settings(clip.parent, video_decoder="auto", video_nvdec_min_pixels=0)
+
+    class Counting(BusyNvdec):
+        calls = 0
+
+        def try_acquire(self, wait_s: float = 0.0) -> bool:
+            Counting.calls += 1
+            return super().try_acquire(wait_s)
+
+    with pytest.raises(MediaTimeoutError):
+        ingest(str(clip), default_options(), settings, deadline=time.monotonic() + 0.6,
+               cores=CoreScheduler(total=4), nvdec=Counting(), placement=None)
+    assert 2 <= Counting.calls <= 5
