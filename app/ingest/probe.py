@@ -22,6 +22,8 @@ from app.errors import DecodeCancelledError, MediaError, MediaTimeoutError
 # A frame this large is a decompression bomb, not a video: 8K UHD is 33 MP.
 MAX_FRAME_PIXELS = 8192 * 8192
 
+_IO_BUFFER = 1 << 20
+
 
 @dataclass(frozen=True)
 class SourceLimits:
@@ -103,7 +105,10 @@ def probe(source: str | bytes, deadline: float, limits: SourceLimits | None = No
           cancel: threading.Event | None = None) -> Probe:
     """`source` is a local path or the file's bytes. `cancel`: set when nobody waits any more."""
     try:
-        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+        # Bytes are read through Python, one callback (and one taking of the GIL) per buffer:
+        # 1 MiB buffers make a 3.4 MB clip 6 reads instead of 106 (32 KiB, FFmpeg's default).
+        container = av.open(io.BytesIO(source), buffer_size=_IO_BUFFER) \
+            if isinstance(source, bytes) else av.open(source)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise MediaError(f"not a readable video file ({_reason(exc)})") from exc
     try:
