@@ -47,27 +47,37 @@ def enumerated_count(low: str, question: str) -> tuple[int, int, int] | None:
     or a number word ("two teenagers": two), "number 14" or "lane 4"; or a run of moments
     ("at 1.5 s, 3.9 s and 6.2 s"). Its sentence must share a word with the question."""
     asked = {w[:4] for w in _CONTENT.findall(question.lower()) if w not in _STOP}
+    noun = re.search(r"how many\s+(?:[a-z-]+\s+)??([a-z]{3,})", question.lower())
+    stem = noun.group(1)[:4] if noun else None
     found = None
-    for start, count, end in _lists(low):
-        if count >= 3 and _relevant(low, start, end, asked):
-            found = (count, start, end)
+    for start, count, end, items in _lists(low):
+        if count < 3 or not _relevant(low, start, end, asked):
+            continue
+        # Items of which only some name what is counted ("a forklift, a pallet jack, a
+        # forklift" for "how many forklifts") list more than it: a subset, not a miscount.
+        plain = [_ASIDE.sub("", item) for item in items]  # "(not counting the infant)"
+        naming = [stem is not None and (stem in item or " one" in item) for item in plain]
+        if any(naming) and not all(naming):
+            continue
+        found = (count, start, end)
     return found
 
 
 def _lists(low: str):
-    """(start, count, end) of each list after a colon and each run of moments."""
+    """(start, count, end, items) of each list after a colon and each run of moments."""
     i = low.find(":")
     while i >= 0:
         if not low[i + 1:i + 2].isdigit():  # "1:23" is a time
             end = _sentence_end(low, i + 1)
-            count = 0
+            count, items = 0, []
             for k, item in enumerate(_SEPARATOR.split(low[i + 1:end].strip())):
                 m = _ENTRY.match(item)
                 if m is None:
                     count = count if k >= 3 else 0  # "..., all with arms tucked": it ended
                     break
                 count += _WORDS.get(m.group(1), 1) if m.group(1) else 1
-            yield i + 1, count, end
+                items.append(item)
+            yield i + 1, count, end, items
         i = low.find(":", i + 1)
     if " s, " not in low:
         return
@@ -78,9 +88,10 @@ def _lists(low: str):
             if not _MOMENT.fullmatch(item.strip(" .")):
                 break
             n += 1
-        yield m.start(), n, end
+        yield m.start(), n, end, []
 
 
+_ASIDE = re.compile(r"\([^()]*\)")
 _RUN = re.compile(r"\bat\s+(?:about\s+|roughly\s+|around\s+)?\d+(?:\.\d+)?\s*s,\s")
 
 

@@ -78,3 +78,17 @@ def test_stops_starts_and_arrivals_guarded(guardrail, reasoning, expected):
 ])
 def test_mixed_judgements_and_rates(guardrail, question, reasoning, answer, expected):
     assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,answer,question,expected", [
+    # Items of which only some name what is counted list more than it: a subset.
+    ("Vehicles seen at the gate: a forklift at 2 s, a pallet jack at 4 s, and a forklift at "
+     "7 s.", "2", "How many forklifts pass the gate?", []),
+    ("Vehicles seen at the gate: a forklift at 2 s, a pallet jack at 4 s, and a forklift at "
+     "7 s.", "2", "How many vehicles pass the gate?", ["answer.count_mismatch"]),
+    # An aside naming the counted thing does not make the list a subset.
+    ("In turn: a man with a dog at 2 s (the dog is no walker), a jogger at 5 s, and two "
+     "women at 8 s.", "3", "How many walkers pass the bench?", ["answer.count_mismatch"]),
+])
+def test_enumerations_of_a_subset(guardrail, reasoning, answer, question, expected):
+    assert fired(guardrail, reasoning, answer, question) == expected
