@@ -9,6 +9,7 @@ from typing import ClassVar, Iterable, Iterator, Mapping
 
 from app.guardrail.base import Document, Finding, Rule
 from app.guardrail.carried import carried
+from app.guardrail.falls import falls_between
 from app.guardrail.kinematics import Derivation, derivations
 from app.guardrail.motion_cues import G
 from app.guardrail.quantities import QuantityRule
@@ -197,7 +198,7 @@ class FreeFallRule(DerivedRule):
 
     def check(self, doc: Document) -> Iterator[Finding]:
         for source, st in doc.fields:
-            for d in derivations(st):
+            for d in derivations(st) + falls_between(st):
                 if d.dimension != "fall" or d.value <= self.max * self.tolerance or \
                         self._unsaid(st, d):
                     continue

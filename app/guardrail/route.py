@@ -28,7 +28,14 @@ from app.guardrail.scanned import ScannedText
 _BEFORE = 120  # characters before a moment where its event is said
 # Words one of which every event contains: cheap `in` tests before any pattern.
 _CUES = ("reach", "arriv", " off", "start", "away", "enter", "leav", "mark", "tape", "the line",
-         "m line", "gun", "finish")
+         "m line", "gun", "finish", "opens", "opened", "releas", "let go", "lets go", "slip",
+         "tips ", "tipped", "hits ", "hit the", "strikes", "struck", "lands", "landed",
+         "on the ground", "on the floor")
+# A release and a landing, for falls between moments (falls.py).
+_RELEASE = re.compile(r"\b(?:opens?|opened|opening|releases?|released|lets? go|let go|tips? (?:off|"
+                      r"over)|tipped (?:off|over)|slips? (?:off|out)|slipped (?:off|out))\b")
+_LAND = re.compile(r"\b(?:hits?|strikes?|struck|lands?|landed|touch(?:es)? down|"
+                   r"on the (?:ground|floor)|reaches the (?:ground|floor))\b")
 # Leaving rest (timeline.py's states of zero speed): "pulls away", "sets off", "starts moving".
 # Not "pulls out" (a lane change as often) nor "pulls off" (off the road, slowing).
 _LEAVES_REST = re.compile(r"\b(?:pull(?:s|ed)? away\b(?!\s+from\s+(?!(?:the\s+|a\s+)?(?:kerb|curb|"
@@ -58,7 +65,8 @@ _RACE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(?:m|metres?|meters?)\b(?:\s+[a
                    r"(?:race|sprint|dash|heat|final|hurdles|course|run|event)\b")
 _REACH = 3  # sentences apart, at most
 _EVENTS = (("mark", _POSITION), ("zero", _ZERO_POSITION), ("finish", _FINISH),
-           ("start", _LEAVES), ("end", _ARRIVE_END), ("arrive", _ARRIVE))
+           ("start", _LEAVES), ("end", _ARRIVE_END), ("arrive", _ARRIVE),
+           ("release", _RELEASE), ("land", _LAND))
 # A sentence about a route ("The aisle is long: 30 bays of 2.7 m, so about 80 m."): its lengths
 # are the route's, except those of its parts.
 _ROUTE_NOUN = re.compile(r"\b(?:aisle|course|track|corridor|lane|straight|route|walkway)\b")

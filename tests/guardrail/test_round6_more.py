@@ -92,3 +92,20 @@ def test_mixed_judgements_and_rates(guardrail, question, reasoning, answer, expe
 ])
 def test_enumerations_of_a_subset(guardrail, reasoning, answer, question, expected):
     assert fired(guardrail, reasoning, answer, question) == expected
+
+
+@pytest.mark.parametrize("reasoning,expected", [
+    # A release at one moment, a landing at another in the next sentence, a height said as such.
+    ("The arm swings the cup out over the floor and opens its fingers at about 5.20 s, the cup "
+     "some 1.2 m above the tiles. It hits the floor at 5.28 s and shatters.",
+     ["kinematics.free_fall"]),
+    ("The arm swings the cup out over the floor and opens its fingers at about 5.20 s, the cup "
+     "some 1.2 m above the tiles. It hits the floor at 5.80 s and shatters.", []),
+    # A low drop, or one pushed down, is no free fall to bound.
+    ("The arm lowers the cup to 4 cm above the tray and opens its fingers at 2.0 s. It lands at "
+     "2.1 s.", []),
+    ("The worker throws the sack from 2 m high, releasing it at 1.0 s; it hits the floor at "
+     "1.2 s.", []),
+])
+def test_falls_between_moments(guardrail, reasoning, expected):
+    assert fired(guardrail, reasoning) == expected
