@@ -10,8 +10,9 @@ written; and the second dev set (tests/data/guardrail/blind_heldout/*.yaml), wri
 helpers the same way, measured once as the held-out set of round 2 and read for round 3; and the
 third dev set (tests/data/guardrail/blind_heldout3/*.yaml), held out in round 3 and read for
 round 4; the fourth (tests/data/guardrail/blind_heldout4/*.yaml), held out in round 4 and read
-for round 5; and held-out set 5 (tests/data/guardrail/blind_heldout5/*.yaml), measured once on
-round 5's rules (see each folder's README). Held-out figures come from sets kept outside this repository.
+for round 5; the fifth (tests/data/guardrail/blind_heldout5/*.yaml), held out in round 5 and read
+for round 6; and held-out set 6 (tests/data/guardrail/blind_heldout6/*.yaml), measured once on
+round 6's rules (see each folder's README). Held-out figures come from sets kept outside this repository.
 "Positive" means the guardrail did not pass the output (any finding under the annotate-all
 policy); the labels say whether a careful reader would flag it. Intervals are 95% Wilson score
 intervals. The cost is measured on two 4,096-token outputs, one built from the old set's
@@ -41,7 +42,8 @@ BLIND = DATA / "blind"  # the dev set since the second round of rules
 HELDOUT = DATA / "blind_heldout"  # held out in round 2, the second dev set since round 3
 HELDOUT3 = DATA / "blind_heldout3"  # held out in round 3 (on 7bce63e), dev set 3 in round 4
 HELDOUT4 = DATA / "blind_heldout4"  # held out in round 4 (on f5e33ba), dev set 4 in round 5
-HELDOUT5 = DATA / "blind_heldout5"  # held out in round 5 (measured once on 4429413)
+HELDOUT5 = DATA / "blind_heldout5"  # held out in round 5 (measured once on 4429413), read for round 6
+HELDOUT6 = DATA / "blind_heldout6"  # held out in round 6 (measured once on 4788b81)
 
 # A number-dense paragraph of driving reasoning for the stress case: about one quantity per 50
 # characters, several times the density of the labelled outputs.
@@ -223,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                           "round 4)", HELDOUT3),
                          ("dev set 4 (blind_heldout4/: held out in round 4, measured once on "
                           "f5e33ba, read for round 5)", HELDOUT4),
-                         ("held-out set 5 (blind_heldout5/: written without the rules, measured "
-                          "once on 4429413)", HELDOUT5)):
+                         ("dev set 5 (blind_heldout5/: held out in round 5, measured once on "
+                          "4429413, read for round 6)", HELDOUT5),
+                         ("held-out set 6 (blind_heldout6/: written without the rules, measured "
+                          "once on 4788b81)", HELDOUT6)):
         labelled = load_cases(folder) if folder.is_dir() else []
         if labelled:
             report(name, guardrail, labelled, args.verbose)

@@ -1,5 +1,6 @@
-"""The blind sets (tests/data/guardrail/blind, blind_heldout, blind_heldout3 and blind_heldout4,
-the development sets, and blind_heldout5, the held-out set of round 5; see their READMEs): well
+"""The blind sets (tests/data/guardrail/blind, blind_heldout, blind_heldout3, blind_heldout4 and
+blind_heldout5, the development sets, and blind_heldout6, the held-out set of round 6; see their
+READMEs): well
 formed, and their figures are computed. No target is asserted here:
 a test that failed below a target would invite tuning the rules to these cases;
 tests/bench/guardrail.py reports the figures instead."""
@@ -15,13 +16,14 @@ sys.path.insert(0, str(ROOT))
 
 from app.guardrail import Guardrail  # noqa: E402
 from app.reasoning import parse_reasoning  # noqa: E402
-from tests.bench.guardrail import (BLIND, HELDOUT, HELDOUT3, HELDOUT4, HELDOUT5,  # noqa: E402
+from tests.bench.guardrail import (BLIND, HELDOUT, HELDOUT3, HELDOUT4, HELDOUT5, HELDOUT6,  # noqa: E402
                                    evaluate, figures, load_cases, wilson)
 
 KINDS = {"speed", "derived_kinematics", "probability", "count_mismatch", "negative_quantity",
          "letter_mismatch", "yes_no_mismatch", "option_not_offered", "timestamp",
          "height_or_mass"}
-SETS = {"dev": BLIND, "dev2": HELDOUT, "dev3": HELDOUT3, "dev4": HELDOUT4, "heldout5": HELDOUT5}
+SETS = {"dev": BLIND, "dev2": HELDOUT, "dev3": HELDOUT3, "dev4": HELDOUT4, "dev5": HELDOUT5,
+        "heldout6": HELDOUT6}
 CASES = [c for folder in SETS.values() for c in load_cases(folder)]
 
 
