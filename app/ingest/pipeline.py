@@ -142,8 +142,13 @@ def _on_nvdec(nvdec: Nvdec, p: Probe, plan: Plan, split: Split | None, source: s
             return None
         if lent > 0:
             metrics.NVDEC_OVERFLOWS.inc()
-            return _on_cpu(p, plan, split, settings, deadline, cancel, cores, lent=lent,
-                           placement=placement)
+            started = time.monotonic()
+            try:
+                decoded = _on_cpu(p, plan, split, settings, deadline, cancel, cores, lent=lent)
+            finally:
+                placement.give_back(lent)
+            placement.cpu_done(w, (time.monotonic() - started) * lent)
+            return decoded
     started = time.monotonic()
     if placement is not None:
         placement.slot_begin(w)
@@ -193,9 +198,9 @@ def _slot_or_cores(nvdec: Nvdec, placement: Placement | None, w: float, parts: i
 
 
 def _on_cpu(p: Probe, plan: Plan, split: Split | None, settings: Settings, deadline: float,
-            cancel: threading.Event | None, cores: CoreScheduler | None, lent: int = 0,
-            placement: Placement | None = None) -> Decoded:
-    """`lent`: cores the placement lent this clip (given back here), instead of the scheduler's."""
+            cancel: threading.Event | None, cores: CoreScheduler | None,
+            lent: int = 0) -> Decoded:
+    """`lent`: cores the placement lent this clip, used instead of the scheduler's."""
     parts = split.max_parts if split else 1
     if lent:
         hold = contextlib.nullcontext(lent)
@@ -203,15 +208,7 @@ def _on_cpu(p: Probe, plan: Plan, split: Split | None, settings: Settings, deadl
         hold = contextlib.nullcontext(settings.video_decode_threads or host_cores())
     else:
         hold = cores.hold(parts, deadline=deadline, cancel=cancel)
-    started = time.monotonic()
-    try:
-        with hold as threads:
-            decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel,
-                             split=split)
-    finally:
-        if lent:
-            placement.give_back(lent)
-    if lent:
-        placement.cpu_done(work(p, plan), (time.monotonic() - started) * lent)
+    with hold as threads:
+        decoded = decode(p, plan, deadline=deadline, threads=threads, cancel=cancel, split=split)
     decoded.threads = threads
     return decoded
