@@ -65,6 +65,12 @@ class Settings(RuntimeSettings):
                              "one clip's frames); 0 = one per CPU core this process may use "
                              "(affinity and cgroup quota counted): in a burst, many "
                              "single-threaded decodes get the most out of the cores.")
+    video_decode_processes: int = Field(
+        0, ge=0, le=64, description="Processes that decode clips for the server, each with its "
+                                    "own GIL and (where NVDEC is used) CUDA context and NVDEC "
+                                    "decoders, sharing the decode limits between them; 0 = "
+                                    "decode in the server's own threads. In a burst those "
+                                    "threads queue for the server's GIL (docs/performance.md).")
     video_decode_queue_max: int = Field(32, ge=0, description="Decodes that may wait for a "
                                                                "worker; beyond, 429.")
     video_max_source_pixels: int = Field(

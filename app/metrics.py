@@ -48,6 +48,9 @@ NVDEC_FALLBACKS = Counter("cosmos_ingest_nvdec_fallbacks_total", "Videos NVDEC f
 NVDEC_OVERFLOWS = Counter("cosmos_ingest_nvdec_overflows_total", "Videos that would have queued "
                           "for NVDEC and were decoded on CPU cores lent to it instead, sooner "
                           "(video_nvdec_cpu_cores).", registry=REGISTRY)
+DECODE_PROCESS_RESTARTS = Counter("cosmos_ingest_decode_process_restarts_total", "Decode "
+                                  "processes (video_decode_processes) that stopped and were "
+                                  "started again.", registry=REGISTRY)
 FRAMES_SAMPLED = Histogram("cosmos_ingest_frames_sampled", "Frames kept per video.",
                            buckets=(2, 4, 8, 16, 32, 64, 128, 256, 512, 768), registry=REGISTRY)
 VISION_TOKENS = Histogram("cosmos_ingest_vision_tokens", "Vision tokens per request.",

@@ -101,7 +101,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             log.exception("engine failed to start")
             return fail(app, "engine failed to start", exc)
         try:  # after the engine: its workers must be started before this process touches CUDA
-            await app.state.ingestor.start_nvdec()
+            await app.state.ingestor.start_decoders()
         except Exception as exc:  # noqa: BLE001
             return fail(app, "video_decoder=nvdec, but NVDEC failed to start", exc)
         if settings.warmup_on_start:

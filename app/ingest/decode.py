@@ -56,6 +56,7 @@ class Decoded:
     parts: int = 1  # decoders that ran side by side
     decoder: str = "cpu"  # the backend that produced the frames
     threads: int = 0  # CPU threads it held (NVDEC: 0)
+    overflow: bool = False  # decoded on CPU cores lent while NVDEC was busy (placement.py)
 
 
 class Frames:

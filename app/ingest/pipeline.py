@@ -50,14 +50,19 @@ def apply_duration_limit(p: Probe, options: VideoOptions, settings: Settings) ->
 def ingest(source: str | bytes, options: VideoOptions, settings: Settings,
            deadline: float | None = None, cancel: threading.Event | None = None,
            cores: CoreScheduler | None = None, nvdec: Nvdec | None = None,
-           placement: Placement | None = None) -> VideoClip:
+           placement: Placement | None = None, hash_frames: bool = True) -> VideoClip:
     """`source`: a local path or the file's bytes. Raises CosmosError subclasses only;
     `cancel` stops the work between packets (DecodeCancelledError). `cores`: the server's
     scheduler the decode takes its threads from (without one: every core, or
     video_decode_threads where set). `nvdec`: the server's GPU decoder, when it has one;
-    `placement`: lends CPU cores to clips NVDEC would queue (app/ingest/placement.py)."""
+    `placement`: lends CPU cores to clips NVDEC would queue (app/ingest/placement.py).
+    `hash_frames`: start the frames' SHA-256 here (a decode process leaves it to the server,
+    which holds the frames the model gets). Metrics are the caller's: `record(clip)`."""
     try:
-        return _ingest(source, options, settings, deadline, cancel, cores, nvdec, placement)
+        clip = _ingest(source, options, settings, deadline, cancel, cores, nvdec, placement)
+        if hash_frames:
+            clip.digest = frames_digest(clip.frames)
+        return clip
     except CosmosError:
         raise
     except Exception as exc:  # noqa: BLE001 - a file that trips FFmpeg/PyAV is still a bad file
@@ -79,7 +84,7 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         times = p.seconds(p.frame_pts)
         plan = make_plan(times, p.fps, p.height, p.width, options, tick_s=float(p.time_base))
         split = plan_split(p, plan) if settings.video_decode_split else None
-        decoded = None
+        decoded, fell_back = None, False
         if nvdec is not None and _wants_nvdec(settings, p, nvdec, cores):
             try:
                 # Where NVDEC is the better decoder, a clip waits for a free NVDEC slot, or
@@ -90,11 +95,10 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
                                     settings, cores)
             except NvdecError as exc:  # the CPU takes the clip, within the same deadline
                 log.warning("NVDEC failed (%s); decoding on the CPU", exc)
-                metrics.NVDEC_FALLBACKS.inc()
+                fell_back = True
         if decoded is None:
             decoded = _on_cpu(p, plan, split, settings, deadline, cancel, cores)
         threads = decoded.threads
-        metrics.DECODES.labels(decoded.decoder).inc()
         stream_index, codec = p.stream.index, p.stream.codec_context.name
     finally:
         p.close()
@@ -106,11 +110,20 @@ def _ingest(source: str | bytes, options: VideoOptions, settings: Settings,
         stream_index=stream_index, skipped_frames=decoded.skipped,
         decode_s=time.perf_counter() - started,
         source_bytes=len(source) if isinstance(source, bytes) else 0,
-        # Identifies exactly what the model is given (returned with each answer).
-        digest=frames_digest(decoded.frames),
         extra={"rotation": decoded.rotation, "codec": codec, "span_frames": plan.span_frames,
                "damaged_packets": decoded.damaged, "decode_threads": threads,
-               "decode_parts": decoded.parts, "decoder": decoded.decoder})
+               "decode_parts": decoded.parts, "decoder": decoded.decoder,
+               "nvdec_fallback": fell_back, "nvdec_overflow": decoded.overflow})
+
+
+def record(clip: VideoClip) -> None:
+    """The decode's counters, recorded by the process that serves /metrics (a decode process
+    has its own registry, which nobody scrapes)."""
+    metrics.DECODES.labels(clip.extra["decoder"]).inc()
+    if clip.extra.get("nvdec_fallback"):
+        metrics.NVDEC_FALLBACKS.inc()
+    if clip.extra.get("nvdec_overflow"):
+        metrics.NVDEC_OVERFLOWS.inc()
 
 
 def _wants_nvdec(settings: Settings, p: Probe, nvdec: Nvdec, cores: CoreScheduler | None) -> bool:
@@ -141,13 +154,13 @@ def _on_nvdec(nvdec: Nvdec, p: Probe, plan: Plan, split: Split | None, source: s
         if lent < 0:
             return None
         if lent > 0:
-            metrics.NVDEC_OVERFLOWS.inc()
             started = time.monotonic()
             try:
                 decoded = _on_cpu(p, plan, split, settings, deadline, cancel, cores, lent=lent)
             finally:
                 placement.give_back(lent)
             placement.cpu_done(w, (time.monotonic() - started) * lent)
+            decoded.overflow = True
             return decoded
     started = time.monotonic()
     if placement is not None:

@@ -29,8 +29,9 @@ from app.ingest.cache import ClipCache
 from app.ingest.cores import CoreScheduler, decode_workers
 from app.ingest.images import decode_image
 from app.ingest.nvdec import Nvdec, host_supports
-from app.ingest.pipeline import ingest
+from app.ingest.pipeline import frames_digest, ingest, record
 from app.ingest.placement import Placement, overflow_budget
+from app.ingest.procpool import DecodeProcesses
 from app.ingest.sources import Media, Sources
 from app.ingest.types import VideoClip, VideoOptions
 from app.lifecycle.processes import name_os_thread
@@ -47,13 +48,18 @@ class VideoIngestor:
         self.sources = Sources(settings)
         self.cache = ClipCache(settings.video_cache_bytes)
         # NVDEC (app/ingest/nvdec.py) is made here and started by the server once the engine
-        # runs (`start_nvdec`); its decodes occupy a pool thread each but hardly any CPU.
+        # runs (`start_decoders`); its decodes occupy a pool thread each but hardly any CPU.
+        nvdec_host = settings.video_decoder != "cpu" and host_supports() is None
+        self.workers = decode_workers(settings.video_decode_workers) + (
+            settings.video_nvdec_max_decodes if nvdec_host else 0)
+        # Decode processes (app/ingest/procpool.py), when set, hold NVDEC instead of this one;
+        # the pool's threads then only wait for them.
+        self.procs = DecodeProcesses(settings, settings.video_decode_processes, self.workers) \
+            if settings.video_decode_processes else None
         self.nvdec = Nvdec(settings.video_nvdec_device, settings.video_nvdec_max_decodes,
                            settings.video_nvdec_threads, settings.video_nvdec_max_decoders,
                            settings.video_nvdec_blocking_sync) \
-            if settings.video_decoder != "cpu" and host_supports() is None else None
-        self.workers = decode_workers(settings.video_decode_workers) + (
-            settings.video_nvdec_max_decodes if self.nvdec else 0)
+            if nvdec_host and self.procs is None else None
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cosmos-decode",
                                           initializer=name_os_thread)
         self._pending = 0  # jobs submitted to the pool and not finished (running or queued)
@@ -66,9 +72,17 @@ class VideoIngestor:
         self.placement = Placement(budget, settings.video_nvdec_max_decodes, self.cores) \
             if self.nvdec and budget else None
 
-    async def start_nvdec(self) -> None:
-        """Start NVDEC (after the engine: see app/ingest/nvdec.py). Raises only where the
-        settings ask for NVDEC and nothing else (video_decoder=nvdec); auto serves on the CPU."""
+    async def start_decoders(self) -> None:
+        """Start NVDEC and the decode processes (after the engine: see app/ingest/nvdec.py).
+        Raises only where the settings ask for NVDEC and nothing else (video_decoder=nvdec);
+        auto serves on the CPU."""
+        if self.procs is not None:
+            failure = await asyncio.to_thread(self.procs.start)
+            log.info("%d decode processes ready", self.procs.count)
+            if failure and self.settings.video_decoder == "nvdec":
+                raise RuntimeError(failure)
+            if failure and self.settings.video_decoder == "auto":
+                log.warning("NVDEC unavailable (%s); decoding on the CPU", failure)
         if self.nvdec is None:
             return
         try:
@@ -110,6 +124,7 @@ class VideoIngestor:
 
     async def _decode(self, media: Media, options: VideoOptions) -> VideoClip:
         clip = await self._run(self._ingest_now, media, options, time.monotonic(), cancel=True)
+        record(clip)
         metrics.DECODE_SECONDS.observe(clip.decode_s)
         metrics.SKIPPED_FRAMES.inc(clip.skipped_frames)
         return clip
@@ -121,9 +136,13 @@ class VideoIngestor:
             raise MediaTimeoutError(f"the server is busy: no decoder was free within {limit:g} s "
                                     f"(video_decode_timeout_s)")
         source = media.load(self.settings.video_max_bytes, "video_max_bytes")
-        clip = ingest(source, options, self.settings, deadline=time.monotonic() + limit,
-                      cancel=cancel, cores=self.cores, nvdec=self.nvdec,
-                      placement=self.placement)
+        deadline = time.monotonic() + limit
+        if self.procs is not None and self.procs.ready:
+            clip = self.procs.run(source, options, deadline, cancel)
+            clip.digest = frames_digest(clip.frames)
+        else:
+            clip = ingest(source, options, self.settings, deadline=deadline, cancel=cancel,
+                          cores=self.cores, nvdec=self.nvdec, placement=self.placement)
         if isinstance(source, str):
             clip.source_bytes = media.size
         return clip
@@ -188,6 +207,8 @@ class VideoIngestor:
 
     async def close(self) -> None:
         await self.sources.close()
+        if self.procs is not None:
+            await asyncio.to_thread(self.procs.close)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.cache.clear()
 

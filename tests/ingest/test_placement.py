@@ -13,7 +13,7 @@ from app import metrics
 from app.errors import MediaTimeoutError
 from app.ingest.cores import CoreScheduler, host_cores
 from app.ingest.options import default_options
-from app.ingest.pipeline import ingest
+from app.ingest.pipeline import ingest, record
 from app.ingest.placement import Placement, overflow_budget
 from tests.ingest import clips as gen
 from tests.ingest.conftest import make_settings
@@ -93,6 +93,7 @@ def test_a_queued_clip_decodes_on_lent_cores_with_the_cpu_frames(clip: Path):
     pl.slot_begin(1000.0)  # a long queue: the CPU is sooner
     before = metrics.NVDEC_OVERFLOWS._value.get()
     got = ingest(str(clip), options, settings, cores=cores, nvdec=BusyNvdec(), placement=pl)
+    record(got)  # what the server records for every decode
     assert metrics.NVDEC_OVERFLOWS._value.get() == before + 1
     assert got.extra["decoder"] == "cpu" and 1 <= got.extra["decode_threads"] <= 2
     assert cores.free == 4 and pl.lent == 0  # given back
