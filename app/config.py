@@ -66,11 +66,14 @@ class Settings(RuntimeSettings):
                              "(affinity and cgroup quota counted): in a burst, many "
                              "single-threaded decodes get the most out of the cores.")
     video_decode_processes: int = Field(
-        0, ge=0, le=64, description="Processes that decode clips for the server, each with its "
-                                    "own GIL and (where NVDEC is used) CUDA context and NVDEC "
-                                    "decoders, sharing the decode limits between them; 0 = "
-                                    "decode in the server's own threads. In a burst those "
-                                    "threads queue for the server's GIL (docs/performance.md).")
+        -1, ge=-1, le=64, description="Processes that decode clips for the server while it "
+                                      "decodes one itself, each with its own GIL and (where "
+                                      "NVDEC is used) CUDA context and NVDEC decoders, sharing "
+                                      "the decode limits between them; a lone clip is decoded "
+                                      "in the server (no hand-over). In a burst the server's "
+                                      "own decode threads queue for its GIL "
+                                      "(docs/performance.md). -1 = 4 where NVDEC decodes, else "
+                                      "0; 0 = the server's own threads only.")
     video_decode_queue_max: int = Field(32, ge=0, description="Decodes that may wait for a "
                                                                "worker; beyond, 429.")
     video_max_source_pixels: int = Field(

@@ -88,6 +88,10 @@ class Nvdec:
         self.max_decoders, self.blocking_sync = max_decoders, blocking_sync
         self.ready = False
         self.failure: str | None = None
+        # Idle decoders kept for later clips, all streams together (a decode process keeps the
+        # server's whole number: its share of max_decoders alone would evict one stream's
+        # decoders for another's at every clip, ~60 ms a clip measured).
+        self.keep_idle = max(max_decoders, MAX_PARTS)
         self._slots = threading.BoundedSemaphore(max_decodes)
         self._busy = 0  # clips holding a slot
         self._busy_lock = threading.Lock()
@@ -177,7 +181,7 @@ class Nvdec:
         cc.flush_buffers()
         with self._pool_lock:
             idle = self._idle.setdefault(_key(cc), [])
-            if sum(len(v) for v in self._idle.values()) < max(self.max_decoders, MAX_PARTS):
+            if sum(len(v) for v in self._idle.values()) < self.keep_idle:
                 idle.append(cc)
 
     def _hwaccel(self):

@@ -60,6 +60,8 @@ class _Worker:
                            settings.video_nvdec_threads, share.nvdec_decoders,
                            settings.video_nvdec_blocking_sync) \
             if settings.video_decoder != "cpu" and host_supports() is None else None
+        if self.nvdec is not None:
+            self.nvdec.keep_idle = max(settings.video_nvdec_max_decoders, self.nvdec.keep_idle)
         self.pool = ThreadPoolExecutor(share.jobs, thread_name_prefix="cosmos-decode",
                                        initializer=name_os_thread)
         self.queued = 0  # jobs given and not started: the core scheduler's view of the queue

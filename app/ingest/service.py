@@ -52,14 +52,15 @@ class VideoIngestor:
         nvdec_host = settings.video_decoder != "cpu" and host_supports() is None
         self.workers = decode_workers(settings.video_decode_workers) + (
             settings.video_nvdec_max_decodes if nvdec_host else 0)
-        # Decode processes (app/ingest/procpool.py), when set, hold NVDEC instead of this one;
-        # the pool's threads then only wait for them.
-        self.procs = DecodeProcesses(settings, settings.video_decode_processes, self.workers) \
-            if settings.video_decode_processes else None
+        # Decode processes (app/ingest/procpool.py) take the clips that arrive while the server
+        # decodes one itself; its pool's threads then only wait for them.
+        count = settings.video_decode_processes
+        count = (4 if nvdec_host else 0) if count < 0 else count
+        self.procs = DecodeProcesses(settings, count, self.workers) if count else None
+        self._local = 0  # decodes running in this process (app/ingest/pipeline.py)
         self.nvdec = Nvdec(settings.video_nvdec_device, settings.video_nvdec_max_decodes,
                            settings.video_nvdec_threads, settings.video_nvdec_max_decoders,
-                           settings.video_nvdec_blocking_sync) \
-            if nvdec_host and self.procs is None else None
+                           settings.video_nvdec_blocking_sync) if nvdec_host else None
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cosmos-decode",
                                           initializer=name_os_thread)
         self._pending = 0  # jobs submitted to the pool and not finished (running or queued)
@@ -76,23 +77,23 @@ class VideoIngestor:
         """Start NVDEC and the decode processes (after the engine: see app/ingest/nvdec.py).
         Raises only where the settings ask for NVDEC and nothing else (video_decoder=nvdec);
         auto serves on the CPU."""
+        if self.nvdec is not None:
+            try:
+                took = await asyncio.to_thread(self.nvdec.start)
+                log.info("NVDEC ready on CUDA device %d in %.2f s", self.nvdec.device, took)
+            except Exception as exc:  # noqa: BLE001
+                self.nvdec.failure = f"{type(exc).__name__}: {exc}"
+                if self.settings.video_decoder == "nvdec":
+                    raise
+                log.warning("NVDEC unavailable (%s); decoding on the CPU", self.nvdec.failure)
         if self.procs is not None:
             failure = await asyncio.to_thread(self.procs.start)
             log.info("%d decode processes ready", self.procs.count)
             if failure and self.settings.video_decoder == "nvdec":
-                raise RuntimeError(failure)
-            if failure and self.settings.video_decoder == "auto":
-                log.warning("NVDEC unavailable (%s); decoding on the CPU", failure)
-        if self.nvdec is None:
-            return
-        try:
-            took = await asyncio.to_thread(self.nvdec.start)
-            log.info("NVDEC ready on CUDA device %d in %.2f s", self.nvdec.device, took)
-        except Exception as exc:  # noqa: BLE001
-            self.nvdec.failure = f"{type(exc).__name__}: {exc}"
-            if self.settings.video_decoder == "nvdec":
-                raise
-            log.warning("NVDEC unavailable (%s); decoding on the CPU", self.nvdec.failure)
+                raise RuntimeError(f"NVDEC failed in a decode process: {failure}")
+            if failure:
+                log.warning("NVDEC unavailable in the decode processes (%s); they decode on "
+                            "the CPU", failure)
 
     def options(self, overrides: dict | opts.VideoRequestOptions | None = None) -> VideoOptions:
         return opts.build(self.profile, opts.request_options(overrides))
@@ -137,12 +138,19 @@ class VideoIngestor:
                                     f"(video_decode_timeout_s)")
         source = media.load(self.settings.video_max_bytes, "video_max_bytes")
         deadline = time.monotonic() + limit
-        if self.procs is not None and self.procs.ready:
-            clip = self.procs.run(source, options, deadline, cancel)
-            clip.digest = frames_digest(clip.frames)
-        else:
-            clip = ingest(source, options, self.settings, deadline=deadline, cancel=cancel,
-                          cores=self.cores, nvdec=self.nvdec, placement=self.placement)
+        with self._queue_lock:  # a lone clip here: no hand-over; others to the processes
+            local = self.procs is None or not self.procs.ready or self._local == 0
+            self._local += local
+        try:
+            if local:
+                clip = ingest(source, options, self.settings, deadline=deadline, cancel=cancel,
+                              cores=self.cores, nvdec=self.nvdec, placement=self.placement)
+            else:
+                clip = self.procs.run(source, options, deadline, cancel)
+                clip.digest = frames_digest(clip.frames)
+        finally:
+            with self._queue_lock:
+                self._local -= local
         if isinstance(source, str):
             clip.source_bytes = media.size
         return clip
