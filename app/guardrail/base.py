@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal
 
 from app.guardrail.choices import answer_letter
-from app.guardrail.prefilter import folds_to_ascii, shortcuts
+from app.guardrail.prefilter import folds_to_ascii, windowed
 from app.guardrail.scan import Quantity, Scanner, Wanted, lower
 from app.guardrail.scanned import ScannedText
 from app.reasoning import ParsedOutput
@@ -73,10 +73,9 @@ class Document:
         if found is None:
             texts = [st.text[:SCENE] for _, st in self.fields] + [
                 (self.context.question or "").lower()]
-            caseless = shortcuts(pattern).caseless  # IGNORECASE costs sre 3x on lowercased text
-            search = caseless.search if caseless is not None and not any(
-                map(folds_to_ascii, texts)) else pattern.search
-            found = self._whole[id(pattern)] = any(search(t) for t in texts)
+            # IGNORECASE costs sre 3x on lowercased text; see windowed for the needles.
+            search = windowed(pattern, any(map(folds_to_ascii, texts)))
+            found = self._whole[id(pattern)] = any(search(t, 0, len(t)) for t in texts)
         return found
 
     def unchosen(self, q: Quantity) -> bool:

@@ -16,7 +16,7 @@ sre's parser is private: any surprise in the tree turns the shortcut off, never 
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 try:
     from re import _parser as _sre
@@ -48,6 +48,7 @@ class Shortcuts(NamedTuple):
 # Rule files' patterns, a handful per process, by id (a compiled pattern's hash reads all its
 # code each time); each entry keeps its pattern alive, so that its id is not reused.
 _cache: dict[int, tuple[re.Pattern[str], Shortcuts]] = {}
+_windowed: dict[tuple[int, bool], tuple[re.Pattern[str], Any]] = {}  # the same, for windowed
 
 
 def shortcuts(pattern: re.Pattern[str]) -> Shortcuts:
@@ -147,3 +148,44 @@ def _caseless(items: Any) -> bool:
         else:  # back-references compare case-insensitively; anything else: unknown
             return False
     return True
+
+
+def windowed(pattern: re.Pattern[str], folds: bool = False) -> Callable[[str, int, int], bool]:
+    """(text, start, end) -> whether `pattern.search(text, start, end)` matches. sre
+    tries a pattern that opens with an assertion ("\\b(?:weigh|mass|...)") at every position;
+    its needles, as literals it can skip to, rule out most windows first (~3x cheaper). `folds`:
+    the text has a character IGNORECASE equates with an ASCII letter (see folds_to_ascii)."""
+    entry = _windowed.get((id(pattern), folds))
+    if entry is not None and entry[0] is pattern:
+        return entry[1]
+    found = _windowed_search(pattern, folds)
+    _windowed[(id(pattern), folds)] = (pattern, found)
+    return found
+
+
+def _windowed_search(pattern: re.Pattern[str], folds: bool) -> Callable[[str, int, int], bool]:
+    cuts = shortcuts(pattern)
+    ignorecase = cuts.ignorecase
+    search = (cuts.caseless or pattern).search if not (ignorecase and folds) else pattern.search
+    needles = cuts.in_sentence if not (ignorecase and folds) and _opens_with_assertion(
+        pattern) else None
+    if needles is None:
+        return lambda text, start, end: search(text, start, end) is not None
+    if type(needles) is tuple:
+        def found(text: str, start: int, end: int) -> bool:
+            for needle in needles:  # type: ignore[union-attr]
+                if text.find(needle, start, end) >= 0:
+                    return search(text, start, end) is not None
+            return False
+        return found
+    first = needles.search  # type: ignore[union-attr]
+    return lambda text, start, end: (first(text, start, end) is not None and
+                                     search(text, start, end) is not None)
+
+
+def _opens_with_assertion(pattern: re.Pattern[str]) -> bool:
+    try:
+        tree = _sre.parse(pattern.pattern, pattern.flags).data  # type: ignore[union-attr]
+        return bool(tree) and tree[0][0] in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT)
+    except Exception:  # noqa: BLE001 - as in shortcuts: no shortcut
+        return False

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Mapping, NamedTuple, Tuple
 import pint
 
 from app.guardrail.objects import Vocabulary, _alternation
+from app.guardrail.prefilter import windowed
 
 _UREG = pint.UnitRegistry()  # slow to build (~0.3 s): once per process
 
@@ -204,7 +205,8 @@ class Scanner(Vocabulary):
                 decides = None
                 if u.near:
                     alt, alt_dim = u.otherwise
-                    decides = (u.near, u.unless, alt, alt_dim, *_keep_outside(wanted, alt_dim))
+                    decides = (windowed(u.near), windowed(u.unless), alt, alt_dim,
+                               *_keep_outside(wanted, alt_dim))
                 table[k] = (u.factor, u.dimension, decides, lo, hi,
                             not u.near and u.factor > 0 and lo == 0 and hi == math.inf)
         return self._tables[key]
@@ -252,7 +254,7 @@ class Scanner(Vocabulary):
                 if lo <= value * factor <= hi and alt_lo <= value * alt <= alt_hi:
                     continue
                 s, e = bounds(start, end)
-                if not near.search(low, s, e) or unless.search(low, s, e):
+                if not near(low, s, e) or unless(low, s, e):
                     factor, dim, lo, hi = alt, alt_dim, alt_lo, alt_hi
             value *= factor
             if not lo <= value <= hi:

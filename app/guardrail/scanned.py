@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from app.guardrail.objects import (IMPERSONAL, PERSONAL, PRONOUN_ALTERNATIVES, PRONOUNS,
                                    Mention)
+from app.guardrail.prefilter import windowed
 from app.guardrail.scan import Quantity, Raw, Scanner, Wanted
 from app.guardrail.sentences import WINDOW, Sentences
 
@@ -82,7 +83,7 @@ class ScannedText(Sentences):
         p = patterns.get("clause")
         if p is not None:
             cs, ce = self.claim(q)
-            return p.search(self.text, cs, ce) is not None
+            return windowed(p, self.folds)(self.text, cs, ce)
         return False
 
     def may_mention(self, classes: frozenset[str], q: Quantity) -> bool:

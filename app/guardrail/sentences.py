@@ -11,7 +11,7 @@ import re
 from bisect import bisect_right, insort
 from typing import Any, Callable
 
-from app.guardrail.prefilter import folds_to_ascii, shortcuts
+from app.guardrail.prefilter import folds_to_ascii, shortcuts, windowed
 from app.guardrail.scan import Quantity, lower
 
 # Sentence ends: ". ", "\n", "? ", "! ". One search finds the nearest after a quantity; the
@@ -146,7 +146,7 @@ class Sentences:
         key = (id(pattern), -1 - cs)  # apart from sentence_has's keys (sentence starts)
         found = self._searches.get(key)
         if found is None:
-            found = self._searches[key] = pattern.search(self.text, cs, ce) is not None
+            found = self._searches[key] = windowed(pattern, self.folds)(self.text, cs, ce)
         return found
 
     def may_match(self, pattern: re.Pattern[str] | None) -> bool:
@@ -168,6 +168,13 @@ class Sentences:
         if needles is not None and not folds and not any(map(self._has, needles)):
             return None
         return caseless.search if caseless is not None and not folds else pattern.search
+
+    @property
+    def folds(self) -> bool:
+        """Whether the text has a character IGNORECASE equates with an ASCII letter."""
+        if self._folds is None:
+            self._folds = folds_to_ascii(self.text)
+        return self._folds
 
     def _has(self, needle: str) -> bool:
         """needle in text, remembered: patterns share needles ("tall"), and each absent one
