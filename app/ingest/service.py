@@ -8,7 +8,9 @@ request, as many as its keyframe intervals use well when others wait. Beyond
 `video_decode_queue_max` waiting decodes a request gets 429 at once. Every decode has a
 deadline it checks between packets; a backstop on the awaiting side covers a decoder stuck
 inside one packet. A decode nobody waits for any more (its requests were cancelled: client
-gone, deadline) is cancelled between packets too.
+gone, deadline) is cancelled between packets too. Where decode processes are set
+(app/ingest/procpool.py), a clip that arrives while another decodes here goes to one of them,
+and the pool thread only waits for it.
 """
 from __future__ import annotations
 
