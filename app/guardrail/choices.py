@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from app.guardrail.scan import lower
+
 # "A. text", "(B) text", "C) text", "D: text" at the start of a line.
 _LINE_OPTION = re.compile(r"^[ \t]*(?:[-*][ \t]+)?\(?([A-H])[.):][ \t]*\S", re.MULTILINE)
 # "(A) text (B) text" inline.
@@ -38,6 +40,17 @@ _LETTER = (r"\(?([a-h])\)?(?![\w'])(?!(?:,?\s+(?:and|or|nor)\s+\(?[a-h]\)?(?![\w
            r"(?:might|may|could)\s+(?:\w+\s+)?(?:look|seem|appear|sound)\b|"
            r"(?:over|under)(?:states?|estimates?|rates?)\b|exaggerates?\b|ignores?\b|"
            r"overlooks?\b|misreads?\b|confuses?\b|contradicts?\b|misses\b)))")
+
+
+def _letter_first(rest: str) -> tuple[str, str]:
+    r"""r"\(?([a-h])" + rest as two alternatives that open with a literal and a character set,
+    which sre rules out at a glance (an optional bracket first costs it a full attempt at every
+    word start): "(b" or "b", the letter captured either way (a look-behind captures the one
+    just read), so `lastindex` still names the letter. Only one of the two can match at a
+    position: the first needs a bracket there, the second a letter."""
+    return r"\(([a-h])" + rest, r"[a-h](?<=([a-h]))" + rest
+
+
 _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     rf"(?:answer|option|choice)\s+(?:is|would be|should be|must be|seems to be|appears to be)"
     rf"\s+(?:option\s+|choice\s+)?{_LETTER}",
@@ -53,17 +66,21 @@ _CONCLUSION = re.compile("[^a-z](?:" + "|".join((
     r"(?<=[.!?:\n])\s*\(?([a-h])\)?\s*[.!]?\s*$",
     # A bracketed letter that closes the reasoning: "..., which fits (B).", "breaststroke, (C)."
     r"\(([a-h])\)\s*[.!]?\s*$",
-    rf"\(?([a-h])\)?,?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|"
-    r"only (?:one|option|answer|choice)|answer|explanation|most (?:accurate|appropriate|plausible|"
-    r"likely|reasonable|consistent|fitting))\b",
-    rf"\(?([a-h])\)?\s+(?:the\s+)?(?:right|correct|best|only)\s+(?:choice|answer|option|one)\b",
+    *_letter_first(r"\)?,?\s+(?:is|seems|looks)\s+(?:to be\s+)?(?:the\s+)?(?:correct|right|best|"
+                   r"only (?:one|option|answer|choice)|answer|explanation|most (?:accurate|"
+                   r"appropriate|plausible|likely|reasonable|consistent|fitting))\b"),
+    *_letter_first(r"\)?\s+(?:the\s+)?(?:right|correct|best|only)\s+(?:choice|answer|option|one)\b"),
     rf"(?:points?|pointing|leads?|leading)\s+(?:me\s+|us\s+)?(?:straight\s+)?to\s+(?:option\s+|"
     rf"choice\s+|answer\s+)?{_LETTER}",
     rf"(?:match(?:es)?|matching|correspond(?:s|ing)? to|fits|fitting|aligns? with|aligning with|"
     rf"consistent with|points? to|supports?|indicates?|best describes?|leads? (?:me |us )?to|"
     rf"goes with|agrees? with|in line with)\s+(?:(?:the\s+)?(?:option|choice|answer)\s+)?{_LETTER}",
     # "C fits best", "B matches most closely"
-    rf"{_LETTER}\s+(?:fits|matches|works|describes it)\s+(?:best|better|most closely)\b",
+    # (What must follow the letter is looked at first: _LETTER's look-aheads are costly, and
+    # this alternative is tried at every "a" of the text.)
+    *_letter_first(r"(?=\)?\s+(?:fits|matches|works|describes it)\s+(?:best|better|most "
+                   r"closely)\b)" + _LETTER[len(r"\(?([a-h])"):] +
+                   r"\s+(?:fits|matches|works|describes it)\s+(?:best|better|most closely)\b"),
     rf"(?:answer|option|choice|response)\s*:\s*(?:option\s+|choice\s+)?{_LETTER}",
     rf"(?:best|correct|right|final|appropriate|safest)\s+(?:answer|option|choice|response|action)"
     rf"(?:\s+here)?\s+(?:is|would be|should be|seems to be)\s+(?:option\s+|choice\s+)?{_LETTER}",
@@ -105,7 +122,7 @@ def concluded_letter(reasoning: str | None) -> tuple[str, int, int] | None:
         return None
     found = None
     start = max(0, len(reasoning) - _CONCLUSION_TAIL)
-    tail = " " + reasoning[start:].lower()  # the space: no letter before the tail's first word
+    tail = " " + lower(reasoning[start:])  # the space: no letter before the tail's first word
     m = _CONCLUSION.search(tail)
     while m is not None:
         at = start + m.start(m.lastindex) - 1  # one group per phrase: the letter
