@@ -7,10 +7,10 @@ import random
 import re
 
 from app.guardrail import choices
-from app.guardrail.objects import _alternation
+from app.guardrail.objects import _FINDER_PRONOUNS, _alternation
 from app.guardrail.prefilter import windowed
 
-WORDS = ["car", "cart", "carts", "cargo", "bus", "buses", "bus stop", "robot", "robots", "it",
+WORDS = ["car", "cart", "carts", "cargo", "they", "their", "his", "he", "she", "train", "bus", "buses", "bus stop", "robot", "robots", "it",
          "its", "the", "weigh", "weighs", "mass", "a", "b", "c", "(b)", "so", "answer", "is",
          "fits", "best", "option", ",", ".", "\n", "-", "car-park"]
 
@@ -32,6 +32,19 @@ def test_trie_matches_the_literal_the_alternation_matched():
     plain = re.compile(rf"[^a-z0-9]((?:{_plain_alternation(literals)}){tail})")
     for text in _texts(500, 3):
         assert [m.regs for m in trie.finditer(text)] == [m.regs for m in plain.finditer(text)]
+
+
+def test_pronouns_merged_into_the_words_match_as_a_branch_after_them():
+    words = sorted({"car", "cart", "truck", "train", "heron", "it", "shuttle"}, key=len,
+                   reverse=True)
+    pronouns = "|".join(c + tail for c, tail in _FINDER_PRONOUNS.items())
+    plain = re.compile(rf"[^a-z0-9]((?:{_alternation(words)})|{pronouns})")
+    merged = re.compile(rf"[^a-z0-9]({_alternation(words, after=_FINDER_PRONOUNS)})")
+    texts = _texts(300, 4) + [" they took the train; its cart, he, his heron", " shuttles he"]
+    for text in texts:
+        for pos in range(len(text)):
+            a, b = plain.search(text, pos), merged.search(text, pos)
+            assert (a and (a.span(), a.group(1))) == (b and (b.span(), b.group(1)))
 
 
 def test_windowed_answers_as_the_search():
