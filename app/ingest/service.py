@@ -89,7 +89,13 @@ class VideoIngestor:
                     raise
                 log.warning("NVDEC unavailable (%s); decoding on the CPU", self.nvdec.failure)
         if self.procs is not None:
-            failure = await asyncio.to_thread(self.procs.start)
+            try:
+                failure = await asyncio.to_thread(self.procs.start)
+            except Exception:  # noqa: BLE001 - the server's own threads decode instead
+                log.exception("decode processes failed to start; decoding in the server")
+                await asyncio.to_thread(self.procs.close)
+                self.procs = None
+                return
             log.info("%d decode processes ready", self.procs.count)
             if failure and self.settings.video_decoder == "nvdec":
                 raise RuntimeError(f"NVDEC failed in a decode process: {failure}")

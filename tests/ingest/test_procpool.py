@@ -178,3 +178,18 @@ def test_nvdec_in_processes_gives_the_servers_nvdec_frames(media_dir):
                 (name, got.frames.shape, want.frames.shape, diff.mean(), diff.max())
     finally:
         pool.close()
+
+
+def test_decode_processes_that_cannot_start_leave_the_server_decoding(live, media_dir,
+                                                                       monkeypatch):
+    def no_start(self):
+        raise RuntimeError("decode process 0 did not start within 300 s")
+
+    monkeypatch.setattr(DecodeProcesses, "start", no_start)
+    with live(FakeEngine(), video_decoder="cpu", video_decode_processes=2) as srv:
+        assert srv.app.state.ingestor.procs is None  # dropped, logged; the server serves
+        client = openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0)
+        r = client.chat.completions.create(
+            model="tiny", max_tokens=8,
+            messages=video_messages(data_url(media_dir / "drv_cr1_sample_4fps.mp4")))
+        assert r.usage.prompt_tokens > 1000
