@@ -4,14 +4,7 @@
 # (gpu_bench/mix.py: NVDEC alone against NVDEC with CPU cores lent to it, GPU idle and busy), which
 # writes the best budget to /root/mix_pick.env for call_final.sh.
 cd "$(dirname "$0")/../../.."
-cp .gpu/p2/* .gpu/p3/* /root/stage/ && cp .gpu/clipb/*.mp4 /root/clip/
-bash .gpu/bin/install.sh > /tmp/install.log 2>&1; echo INSTALL_RC $?; tail -3 /tmp/install.log
-source .gpu/bin/env.sh
-python3 -c "import pybase64" 2>/dev/null || python3 -m zipfile -e .gpu/bin/wheels/pybase64-*.whl /root/site
-command -v py-spy >/dev/null || (python3 -m zipfile -e /root/clip/py_spy-*.whl /root/pyspy && \
-  install -m 755 /root/pyspy/py_spy-*.data/scripts/py-spy /usr/local/bin/py-spy); py-spy --version
-export PYTHONPATH=/root/site:$PWD
-mkdir -p /work/shared && ln -sfn /root/media /work/shared/media
+source tests/bench/gpu_bench/install_call.sh
 t0=$(date +%s)
 timeout 120 python3 -m pytest tests/ingest/test_nvdec.py tests/ingest/test_placement.py tests/ingest/test_gpu_frames.py -q -rs -p no:cacheprovider \
   > $OUT/nvdec_tests.log 2>&1; echo NVDEC_TESTS_RC $? $(( $(date +%s)-t0 ))s

@@ -3,12 +3,7 @@
 # processes' tests on the GPU, then our server alone with its defaults: the single 1080p requests (both budgets)
 # and the burst of 32, both clips.
 cd "$(dirname "$0")/../../.."
-cp .gpu/p2/* .gpu/p3/* /root/stage/ && cp .gpu/clipb/*.mp4 /root/clip/
-bash .gpu/bin/install.sh > /tmp/install.log 2>&1; echo INSTALL_RC $?
-source .gpu/bin/env.sh
-python3 -c "import pybase64" 2>/dev/null || python3 -m zipfile -e .gpu/bin/wheels/pybase64-*.whl /root/site
-export PYTHONPATH=/root/site:$PWD
-mkdir -p /work/shared && ln -sfn /root/media /work/shared/media
+source tests/bench/gpu_bench/install_call.sh
 timeout 60 python3 -m pytest tests/ingest/test_procpool.py -q -rs -p no:cacheprovider > $OUT/procpool_tests.log 2>&1
 echo PROCPOOL_TESTS_RC $?; tail -3 $OUT/procpool_tests.log
 python3 tests/bench/gpu.py run --quant none --which ours --clips default,gop1s \
