@@ -83,15 +83,16 @@ class Nvdec:
     decodes at once (each holds a decoder and its surfaces on the GPU)."""
 
     def __init__(self, device: int = 0, max_decodes: int = 8, threads: int = 4,
-                 max_decoders: int = 16, blocking_sync: bool = False):
+                 max_decoders: int = 16, blocking_sync: bool = False,
+                 keep_idle: int | None = None):
         self.device, self.max_decodes, self.threads = device, max_decodes, threads
         self.max_decoders, self.blocking_sync = max_decoders, blocking_sync
         self.ready = False
         self.failure: str | None = None
-        # Idle decoders kept for later clips, all streams together (a decode process keeps the
-        # server's whole number: its share of max_decoders alone would evict one stream's
-        # decoders for another's at every clip, ~60 ms a clip measured).
-        self.keep_idle = max(max_decoders, MAX_PARTS)
+        # Idle decoders kept for later clips, all streams together (a decode process passes the
+        # server's whole max_decoders: its share alone would evict one stream's decoders for
+        # another's at every clip, ~60 ms a clip measured).
+        self.keep_idle = max(keep_idle or max_decoders, MAX_PARTS)
         self._slots = threading.BoundedSemaphore(max_decodes)
         self._busy = 0  # clips holding a slot
         self._busy_lock = threading.Lock()

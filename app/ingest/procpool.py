@@ -157,8 +157,9 @@ class DecodeProcesses:
         proc = self._pick(deadline)
         job, future = proc.submit(source, options, deadline)
         while True:
-            try:
-                return future.result(timeout=0.05)
+            try:  # woken by the result; every 0.2 s to see a cancel (each wake takes the GIL,
+                # which a burst's many waiting threads should not queue for at 20 Hz each)
+                return future.result(timeout=0.2)
             except FutureTimeout:
                 if cancel.is_set():
                     proc.cancel(job)  # it stops at its next packet; the result is dropped

@@ -58,10 +58,9 @@ class _Worker:
         self.conn, self.settings = conn, settings
         self.nvdec = Nvdec(settings.video_nvdec_device, share.nvdec_decodes,
                            settings.video_nvdec_threads, share.nvdec_decoders,
-                           settings.video_nvdec_blocking_sync) \
+                           settings.video_nvdec_blocking_sync,
+                           keep_idle=settings.video_nvdec_max_decoders) \
             if settings.video_decoder != "cpu" and host_supports() is None else None
-        if self.nvdec is not None:
-            self.nvdec.keep_idle = max(settings.video_nvdec_max_decoders, self.nvdec.keep_idle)
         self.pool = ThreadPoolExecutor(share.jobs, thread_name_prefix="cosmos-decode",
                                        initializer=name_os_thread)
         self.queued = 0  # jobs given and not started: the core scheduler's view of the queue
